@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install what hotcold's demo and tests need on a fresh Debian 12 machine, and nothing that is
+# already there. Idempotent: a second run with everything present does no apt work at all.
+#
+# - podman + runc: the local systemd containers that stand in for capture hosts (crun, podman's
+#   default runtime, fails on this kind of host: "cgroups in hybrid mode not supported").
+# - debootstrap: builds the container image, since no container registry is reachable.
+# - python3-venv and the Debian python modules the runtime uses on hosts (python3-systemd,
+#   python3-yaml, python3-jsonschema, python3-pyinotify) so the unit tests import exactly what a host has.
+# - ffmpeg: unit tests make real HLS segments and decode archive playlists.
+set -euo pipefail
+
+packages=(
+  podman runc debootstrap
+  python3 python3-venv python3-systemd python3-yaml python3-jsonschema python3-pyinotify
+  ffmpeg make git ca-certificates
+)
+# Extra packages a caller needs (the browser tests add chromium, for example).
+if [[ $# -gt 0 ]]; then
+  packages+=("$@")
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "setup-host: need root to apt-get install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "setup-host: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q "${missing[@]}" >/dev/null
