@@ -1,0 +1,76 @@
+"""Helpers shared by the molecule scenarios' testinfra tests.
+
+The tests talk to the containers through testinfra's podman backend (direct `podman exec`, much faster than
+the ansible backend) and read the scenario's own inventory from molecule.yml, so a changed limit or device
+list in the scenario is what the tests expect: the values are never written twice.
+"""
+
+import json
+import os
+import pathlib
+import shlex
+
+import pytest
+import testinfra
+import yaml
+
+BASE_DEFAULTS = {
+    "hotcold_base_path": "/var/www/html/stream",
+    "hotcold_url_prefix": "/host/stream",
+    "hotcold_tmpfs_size": "100M",
+    "hotcold_hot_limits": {"captures": 100, "thumbnails": 100, "segments": 10},
+    "hotcold_retention_hours": {"captures": 1, "thumbnails": 24, "metadata": 24, "segments": 24},
+}
+JOURNAL_UNITS = ["hotcold-archiver", "hotcold-capture@*", "nginx", "cron"]
+
+
+def scenario_config():
+    directory = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+    return yaml.safe_load((directory / "molecule.yml").read_text())
+
+
+def inventory_vars(host_name):
+    """group_vars of the groups the platform is in, then its host_vars, over the roles' defaults."""
+    config = scenario_config()
+    platform = next(p for p in config["platforms"] if p["name"] == host_name)
+    inventory = config.get("provisioner", {}).get("inventory", {})
+    merged = dict(BASE_DEFAULTS)
+    for group in platform.get("groups", []):
+        merged.update(inventory.get("group_vars", {}).get(group, {}))
+    merged.update(inventory.get("host_vars", {}).get(host_name, {}))
+    return merged
+
+
+def platform_names():
+    return [p["name"] for p in scenario_config()["platforms"]]
+
+
+def podman_host(name):
+    return testinfra.get_host(f"podman://{name}")
+
+
+def run_python(host, code, timeout=None):
+    """Run a Python snippet inside the container and return its JSON answer (last stdout line)."""
+    command = f"python3 -c {shlex.quote(code)}"
+    if timeout:
+        command = f"timeout {int(timeout)} {command}"
+    result = host.run(command)
+    assert result.rc == 0, f"snippet failed (rc {result.rc}): {result.stderr}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def journal(host, lines=60):
+    units = " ".join(f"-u {shlex.quote(u)}" for u in JOURNAL_UNITS)
+    return host.run(f"journalctl --no-pager -o short-iso -n {lines} {units}").stdout
+
+
+def attach_journal_on_failure(item, call, hosts):
+    """pytest hook body: a failing check shows what the services said (journalctl -u ...)."""
+    if call.when != "call" or call.excinfo is None or call.excinfo.errisinstance(pytest.skip.Exception):
+        return
+    for name in hosts:
+        try:
+            text = journal(podman_host(name))
+        except Exception as error:  # the container may be gone; say so instead of hiding the failure
+            text = f"(journal unavailable: {error})"
+        item.add_report_section("call", f"journalctl on {name}", text)
