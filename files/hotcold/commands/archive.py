@@ -1,0 +1,38 @@
+"""``hotcold archive [--once]``: the archiver daemon, or a single pass."""
+
+import logging
+
+from hotcold.archiver import Archiver
+from hotcold.lock import ArchiverLock, Busy
+
+HELP = "move files from RAM to the SD (daemon; --once: one pass and exit)"
+log = logging.getLogger("hotcold.archive")
+
+
+def add_arguments(p):
+    p.add_argument("--once", action="store_true", help="recover, do one pass over every device, exit")
+
+
+def run(config, args, clock):
+    lock = ArchiverLock(config.run_dir)
+    try:
+        lock.acquire()
+    except Busy as b:
+        log.error("another archiver is running (pid %s, lock %s)", b.pid, lock.path)
+        return 1
+    try:
+        if args.once:
+            arch = Archiver(config, clock)
+            arch.recover()
+            arch.run_once()
+            for dev, st in arch.states.items():
+                c = st.counters
+                hot = " ".join(f"{k} {v}" for k, v in st.hot_counts.items())
+                print(f"{dev}: archived {c['archived']}, dropped {c['dropped']}, skipped {c['skipped']}, "
+                      f"expired {c['expired']}, recovered {c['recovered']}; in RAM: {hot}")
+            return 0 if all(st.sd_ok for st in arch.states.values()) else 1
+        from hotcold.daemon import Daemon
+
+        return Daemon(config, clock).run()
+    finally:
+        lock.release()

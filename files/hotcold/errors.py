@@ -1,0 +1,32 @@
+"""Exceptions shared by the modules."""
+
+
+class ConfigError(Exception):
+    """A bad config: carries the key path, the offending value and the reason."""
+
+    def __init__(self, path, value, why):
+        super().__init__(f"{path}: {value}: {why}")
+        self.path = path
+        self.value = value
+        self.why = why
+
+    def __str__(self):
+        return f"{self.path}: {_show(self.value)}: {self.why}"
+
+
+def _show(value):
+    if isinstance(value, str):
+        return repr(value) if value == "" or value != value.strip() else value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ConfigErrors(Exception):
+    """Several config errors found at once (all are reported)."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = list(errors)

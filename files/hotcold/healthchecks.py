@@ -1,0 +1,253 @@
+"""Health checks per device (``hotcold health``) and the Prometheus textfile.
+
+Checks, each OK / WARN / CRIT:
+  hot mount   ``hot/`` is a mount point of type tmpfs (/proc/self/mountinfo)       else CRIT
+  archiver    heartbeat ``<run_dir>/archiver.json`` younger than heartbeat_max_age  else CRIT;
+              the archiver reports the SD as failing                                 CRIT
+  hot counts  per kind vs its limit (+ segment_margin for segments, which stay in RAM
+              until they have left the live playlist): the archiver holds them at 100 %;
+              WARN when a kind is more than (100 - warn_percent) % over it (archiver behind)
+  tmpfs       use % >= tmpfs_warn_percent WARN, >= 95 % CRIT (FFmpeg is about to fail)
+  capture     newest capture age > max_capture_age_seconds WARN, > 10x or none CRIT
+  sd          free % < sd_min_free_percent WARN, < half of it CRIT
+"""
+
+import os
+from dataclasses import dataclass, field
+
+from hotcold import heartbeat
+from hotcold.fsutil import atomic_write, disk_usage
+from hotcold.latest import newest_by_scan, via_link
+from hotcold.layout import HOT_KINDS, layouts, number_of
+from hotcold.mounts import fstype_of_mount, mount_table
+
+OK, WARN, CRIT = 0, 1, 2
+STATE_NAMES = {OK: "OK", WARN: "WARN", CRIT: "CRIT"}
+TMPFS_CRIT_PERCENT = 95.0
+
+
+@dataclass
+class Check:
+    device: str
+    name: str
+    state: int
+    detail: str
+
+
+@dataclass
+class DeviceHealth:
+    device: str
+    checks: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def state(self):
+        return max((c.state for c in self.checks), default=OK)
+
+
+def count_hot(d, kind):
+    try:
+        with os.scandir(d) as it:
+            return sum(1 for e in it if number_of(kind, e.name) is not None)
+    except FileNotFoundError:
+        return None
+
+
+def expected_hot(config, kind):
+    n = config.hot_limits[kind]
+    if kind == "segments":
+        n += config.archive.segment_margin
+    return n
+
+
+def evaluate(config, now):
+    """Return (list of DeviceHealth, heartbeat doc or None)."""
+    h = config.health
+    beat = heartbeat.read(config.run_dir)
+    beat_age = None
+    alive = False
+    if beat:
+        beat_age = now - float(beat.get("time", 0))
+        alive = heartbeat.pid_alive(beat.get("pid"))
+    table = mount_table()
+    out = []
+    for dev, lay in layouts(config).items():
+        dh = DeviceHealth(dev)
+        m = dh.metrics
+        # hot mount
+        fstype = fstype_of_mount(lay.hot, table)
+        if fstype == "tmpfs":
+            dh.checks.append(Check(dev, "hot mount", OK, "tmpfs"))
+        elif fstype is None:
+            dh.checks.append(Check(dev, "hot mount", CRIT, f"{lay.hot} is not a mount point (FFmpeg writes to the SD!)"
+                                   if os.path.isdir(lay.hot) else f"{lay.hot} is missing"))
+        else:
+            dh.checks.append(Check(dev, "hot mount", CRIT, f"mounted as {fstype}, not tmpfs"))
+        m["hot_mounted"] = 1 if fstype == "tmpfs" else 0
+        # archiver
+        dstate = (beat or {}).get("devices", {}).get(dev) if beat else None
+        if beat is None:
+            dh.checks.append(Check(dev, "archiver", CRIT, f"no heartbeat in {heartbeat.path(config.run_dir)}"))
+        elif beat_age > h.heartbeat_max_age_seconds or not alive:
+            why = f"heartbeat {beat_age:.0f}s old" if alive else f"pid {beat.get('pid')} is not running"
+            dh.checks.append(Check(dev, "archiver", CRIT, f"{why} (limit {h.heartbeat_max_age_seconds:g}s)"))
+        elif dstate is None:
+            dh.checks.append(Check(dev, "archiver", CRIT, "the running archiver does not serve this device"))
+        elif not dstate.get("sd_ok", True):
+            dh.checks.append(Check(dev, "archiver", CRIT, f"SD not writable: {dstate.get('sd_error')}; "
+                                   f"{dstate.get('dropped', 0)} file(s) dropped"))
+        else:
+            dh.checks.append(Check(dev, "archiver", OK, f"heartbeat {max(beat_age, 0):.0f}s ago, "
+                                   f"{dstate.get('archived', 0)} archived, {dstate.get('dropped', 0)} dropped"))
+        m["heartbeat_age"] = beat_age
+        m["sd_ok"] = None if dstate is None else (1 if dstate.get("sd_ok", True) else 0)
+        for c in ("archived", "dropped", "skipped", "expired", "errors"):
+            m[c] = None if dstate is None else dstate.get(c, 0)
+        # hot counts
+        over = (100 - h.warn_percent) / 100.0
+        counts = {}
+        for kind in HOT_KINDS:
+            n = count_hot(lay.hot_dir(kind), kind)
+            counts[kind] = n
+            exp = expected_hot(config, kind)
+            if n is None:
+                dh.checks.append(Check(dev, kind, WARN, f"{lay.hot_dir(kind)} is missing"))
+                continue
+            pct = 100.0 * n / exp
+            state = WARN if n > exp * (1 + over) else OK
+            dh.checks.append(Check(dev, kind, state, f"{n}/{exp} in RAM ({pct:.0f}%)"))
+        m["hot"] = counts
+        # tmpfs use
+        usage = disk_usage(lay.hot) if os.path.isdir(lay.hot) else None
+        if usage:
+            total, free, pct = usage
+            state = CRIT if pct >= TMPFS_CRIT_PERCENT else WARN if pct >= h.tmpfs_warn_percent else OK
+            dh.checks.append(Check(dev, "tmpfs use", state, f"{pct:.0f}% of {_size(total)}"))
+            m["tmpfs_used_ratio"] = pct / 100.0
+            m["tmpfs_size"] = total
+        # newest capture
+        cdir = lay.hot_dir("captures")
+        found = via_link(cdir)
+        if found is None or now - found[1] > h.max_capture_age_seconds:
+            scanned = newest_by_scan(cdir)
+            if scanned and (found is None or scanned[1] > found[1]):
+                found = scanned
+        if found is None:
+            dh.checks.append(Check(dev, "capture", CRIT, "no capture in RAM"))
+            m["capture_age"] = None
+        else:
+            age = max(0.0, now - found[1])
+            mx = h.max_capture_age_seconds
+            state = CRIT if age > 10 * mx else WARN if age > mx else OK
+            dh.checks.append(Check(dev, "capture", state, f"newest {age:.1f}s old (limit {mx:g}s)"))
+            m["capture_age"] = age
+        # SD free
+        sd = disk_usage(lay.root) if os.path.isdir(lay.root) else disk_usage(config.base_path)
+        if sd:
+            total, free, _ = sd
+            fpct = 100.0 * free / total if total else 0.0
+            mn = h.sd_min_free_percent
+            state = CRIT if fpct < mn / 2 else WARN if fpct < mn else OK
+            dh.checks.append(Check(dev, "sd free", state, f"{fpct:.0f}% free of {_size(total)} (min {mn}%)"))
+            m["sd_free_ratio"] = fpct / 100.0
+        else:
+            dh.checks.append(Check(dev, "sd free", CRIT, f"{config.base_path} is missing"))
+        out.append(dh)
+    return out, beat
+
+
+def _size(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}".replace(".0 ", " ")
+        n /= 1024.0
+    return str(n)
+
+
+def overall(results):
+    return max((r.state for r in results), default=OK)
+
+
+def render_table(results, now, tz):
+    from datetime import datetime
+
+    stamp = datetime.fromtimestamp(now, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+    lines = [f"hotcold health  {stamp}", f"{'DEVICE':<12} {'CHECK':<11} {'STATE':<5}  DETAIL"]
+    for r in results:
+        for c in r.checks:
+            lines.append(f"{c.device:<12} {c.name:<11} {STATE_NAMES[c.state]:<5}  {c.detail}")
+    lines.append(f"overall: {STATE_NAMES[overall(results)]}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- Prometheus textfile
+
+_METRICS = [
+    # name, type, help, extractor
+    ("hotcold_health_status", "gauge", "Device health: 0 OK, 1 WARN, 2 CRIT.", lambda r, m: r.state),
+    ("hotcold_hot_mounted", "gauge", "1 if the device's hot folder is a tmpfs mount point.",
+     lambda r, m: m.get("hot_mounted")),
+    ("hotcold_tmpfs_used_ratio", "gauge", "Used fraction of the device's tmpfs.", lambda r, m: m.get("tmpfs_used_ratio")),
+    ("hotcold_tmpfs_size_bytes", "gauge", "Size of the device's tmpfs.", lambda r, m: m.get("tmpfs_size")),
+    ("hotcold_capture_age_seconds", "gauge", "Age of the newest capture in RAM.", lambda r, m: m.get("capture_age")),
+    ("hotcold_sd_free_ratio", "gauge", "Free fraction of the SD file system holding the archive.",
+     lambda r, m: m.get("sd_free_ratio")),
+    ("hotcold_sd_ok", "gauge", "1 if the archiver can write to the SD card.", lambda r, m: m.get("sd_ok")),
+    ("hotcold_archiver_heartbeat_age_seconds", "gauge", "Age of the archiver heartbeat.",
+     lambda r, m: m.get("heartbeat_age")),
+    ("hotcold_archived_files_total", "counter", "Files archived to the SD since the archiver started.",
+     lambda r, m: m.get("archived")),
+    ("hotcold_dropped_files_total", "counter", "Files dropped from RAM because the SD could not take them.",
+     lambda r, m: m.get("dropped")),
+    ("hotcold_skipped_files_total", "counter", "Files deleted by the every_nth SD saver.", lambda r, m: m.get("skipped")),
+    ("hotcold_expired_files_total", "counter", "Files deleted as older than their hour folder's day.",
+     lambda r, m: m.get("expired")),
+    ("hotcold_errors_total", "counter", "Archiver errors.", lambda r, m: m.get("errors")),
+]
+
+
+def _fmt(v):
+    if isinstance(v, bool):
+        v = int(v)
+    if isinstance(v, float):
+        return repr(round(v, 6))
+    return str(v)
+
+
+def render_textfile(results, now, config=None):
+    lines = []
+    for name, typ, help_, get in _METRICS:
+        samples = [(r.device, get(r, r.metrics)) for r in results]
+        samples = [(d, v) for d, v in samples if v is not None]
+        if not samples:
+            continue
+        lines.append(f"# HELP {name} {help_}")
+        lines.append(f"# TYPE {name} {typ}")
+        lines.extend(f'{name}{{device="{d}"}} {_fmt(v)}' for d, v in samples)
+    name = "hotcold_hot_files"
+    lines.append(f"# HELP {name} Files in RAM per kind.")
+    lines.append(f"# TYPE {name} gauge")
+    for r in results:
+        for kind, n in (r.metrics.get("hot") or {}).items():
+            if n is not None:
+                lines.append(f'{name}{{device="{r.device}",kind="{kind}"}} {n}')
+    if config is not None:
+        name = "hotcold_hot_limit_files"
+        lines.append(f"# HELP {name} Files the archiver keeps in RAM per kind (limit, + margin for segments).")
+        lines.append(f"# TYPE {name} gauge")
+        for r in results:
+            for kind in HOT_KINDS:
+                lines.append(f'{name}{{device="{r.device}",kind="{kind}"}} {expected_hot(config, kind)}')
+    lines.append("# HELP hotcold_health_check_timestamp_seconds When hotcold health last ran.")
+    lines.append("# TYPE hotcold_health_check_timestamp_seconds gauge")
+    lines.append(f"hotcold_health_check_timestamp_seconds {_fmt(round(now, 3))}")
+    return "\n".join(lines) + "\n"
+
+
+def write_textfile(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    # node_exporter reads only *.prom: the temp name (.hotcold.prom.<pid>.hctmp) is never half read
+    atomic_write(path, text)
+
+
+__all__ = ["evaluate", "render_table", "render_textfile", "write_textfile", "overall"]

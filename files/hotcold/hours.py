@@ -1,0 +1,154 @@
+"""Hour folders and day markers: the 0..23 ring per kind must never mix days.
+
+Each archive hour folder ``<kind>/<h>/`` carries ``.day`` = the local date (in the configured
+time zone) of the files it holds. Before a file for day D goes into folder h:
+  * folder missing or empty            -> create it, mark it D
+  * marker == D                        -> write
+  * marker older than D (missed cleanup, clock jump)
+                                       -> clear the folder first (rename away, recreate, rmtree)
+  * marker newer than D                -> the file belongs to a day whose slot was already reused:
+                                          it is past retention, the caller deletes and counts it.
+Folders without a marker (written by something else) fall back to the newest file's mtime.
+"""
+
+import os
+import shutil
+import uuid
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from hotcold.fsutil import atomic_write
+from hotcold.layout import DAY_MARKER, TRASH_PREFIX
+
+
+class HourKey(NamedTuple):
+    day: str  # YYYY-MM-DD, local date in the configured zone
+    hour: int  # 0..23
+
+    def __str__(self):
+        return f"{self.day} {self.hour:02d}h"
+
+
+def hour_key(ts, tz):
+    dt = datetime.fromtimestamp(ts, tz)
+    return HourKey(dt.date().isoformat(), dt.hour)
+
+
+def hour_start(key, tz):
+    """Epoch seconds of the start of that local hour."""
+    d = datetime.fromisoformat(key.day)
+    return datetime(d.year, d.month, d.day, key.hour, tzinfo=tz).timestamp()
+
+
+def hour_end(key, tz):
+    return hour_start(key, tz) + 3600.0
+
+
+def day_of(ts, tz):
+    return datetime.fromtimestamp(ts, tz).date().isoformat()
+
+
+def previous_day(day):
+    return (datetime.fromisoformat(day) - timedelta(days=1)).date().isoformat()
+
+
+def read_marker(hour_dir):
+    try:
+        with open(os.path.join(hour_dir, DAY_MARKER), encoding="ascii") as f:
+            value = f.read().strip()
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        return None
+    return value if len(value) == 10 else None
+
+
+def write_marker(hour_dir, day, durable=False):
+    atomic_write(os.path.join(hour_dir, DAY_MARKER), day + "\n", durable=durable)
+
+
+def newest_file_day(hour_dir, tz):
+    """Day of the newest visible file in the folder (fallback when there is no marker)."""
+    newest = None
+    try:
+        with os.scandir(hour_dir) as it:
+            for e in it:
+                if e.name.startswith("."):
+                    continue
+                try:
+                    m = e.stat(follow_symlinks=False).st_mtime
+                except FileNotFoundError:
+                    continue
+                if newest is None or m > newest:
+                    newest = m
+    except FileNotFoundError:
+        return None
+    return None if newest is None else day_of(newest, tz)
+
+
+def folder_day(hour_dir, tz):
+    """The day a folder holds: its marker, else its newest file's day, else None (empty)."""
+    return read_marker(hour_dir) or newest_file_day(hour_dir, tz)
+
+
+def retire_folder(kind_dir, hour):
+    """Make ``<kind_dir>/<hour>`` empty at once: rename it to a hidden trash name, recreate it
+    empty, then remove the trash. Visible deletion is a single rename. Safe to run twice or
+    concurrently: a folder someone else already renamed (ENOENT) is simply skipped.
+    Returns True if this call retired a folder."""
+    src = os.path.join(kind_dir, str(hour))
+    trash = os.path.join(kind_dir, f"{TRASH_PREFIX}{hour}-{uuid.uuid4().hex[:12]}")
+    try:
+        os.rename(src, trash)
+    except FileNotFoundError:
+        done = False
+    else:
+        done = True
+    try:
+        os.mkdir(src, 0o755)
+    except FileExistsError:
+        pass
+    if done:
+        shutil.rmtree(trash, ignore_errors=True)
+    return done
+
+
+def sweep_trash(kind_dir):
+    """Remove leftover trash folders (a crash between rename and rmtree). Returns how many."""
+    n = 0
+    try:
+        with os.scandir(kind_dir) as it:
+            names = [e.name for e in it if e.name.startswith(TRASH_PREFIX)]
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        shutil.rmtree(os.path.join(kind_dir, name), ignore_errors=True)
+        n += 1
+    return n
+
+
+OK = "ok"
+CLEARED = "cleared"
+OLDER = "older"
+
+
+def prepare_hour_folder(kind_dir, hour, day, tz, log=None):
+    """Make ``<kind_dir>/<hour>`` ready to receive files of ``day``; see the module doc.
+
+    Returns OK, CLEARED (it held another, older day and was emptied) or OLDER (``day`` is older than
+    the folder's day: the file is past retention and must not go in).
+    """
+    hour_dir = os.path.join(kind_dir, str(hour))
+    os.makedirs(hour_dir, 0o755, exist_ok=True)
+    marker = read_marker(hour_dir)
+    current = marker or newest_file_day(hour_dir, tz)
+    if current is None or current == day:
+        if marker != day:
+            write_marker(hour_dir, day)
+        return OK
+    if current > day:
+        return OLDER
+    if log:
+        log.warning("%s/%s holds %s, not %s: clearing it before writing (missed cleanup or clock jump)",
+                    kind_dir, hour, current, day)
+    retire_folder(kind_dir, hour)
+    write_marker(hour_dir, day)
+    return CLEARED

@@ -1,0 +1,105 @@
+"""Paths and file names: the plan's layout, which is the API (docs/DESIGN.md "Paths and names").
+
+    <base>/<device>/hot/{captures,thumbnails,segments,index}/   one tmpfs per device (RAM)
+    <base>/<device>/{captures,thumbnails,metadata,segments}/<0..23>/   archive on the SD card
+"""
+
+import os
+import re
+from dataclasses import dataclass
+
+HOT_KINDS = ("captures", "thumbnails", "segments")
+ARCHIVE_KINDS = ("captures", "thumbnails", "metadata", "segments")
+
+# Only names matching these are ever touched; FFmpeg's in-progress *.tmp files never match.
+PATTERNS = {
+    "captures": re.compile(r"^capture_(\d+)\.jpg$"),
+    "thumbnails": re.compile(r"^capture_(\d+)_thumbnail\.jpg$"),
+    "segments": re.compile(r"^segment_(\d+)\.ts$"),
+}
+
+LIVE_PLAYLIST = "output.m3u8"
+LATEST_LINK = "latest.jpg"
+DAY_MARKER = ".day"
+# Every temporary file hotcold writes ends with this suffix and starts with a dot, so recovery can
+# delete leftovers of a crash with one rule and FFmpeg's *.tmp names are never confused with ours.
+TEMP_SUFFIX = ".hctmp"
+TRASH_PREFIX = ".trash-"
+ARCHIVE_PLAYLIST = "archive.m3u8"
+INDEX_JSON = "index.json"
+METADATA_FILE = "archive.jsonl"
+
+
+def number_of(kind, name):
+    """The capture/segment number in a hot file name, or None if the name is not ours."""
+    m = PATTERNS[kind].match(name)
+    return int(m.group(1)) if m else None
+
+
+def kind_of(name):
+    """(kind, number) for a name matching one of the patterns, else (None, None)."""
+    for kind, pat in PATTERNS.items():
+        m = pat.match(name)
+        if m:
+            return kind, int(m.group(1))
+    return None, None
+
+
+def is_temp(name):
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def temp_name(name):
+    """Hidden temp name in the same directory, unique per process."""
+    return f".{name}.{os.getpid()}{TEMP_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class DeviceLayout:
+    base_path: str
+    device: str
+
+    @property
+    def root(self):
+        return os.path.join(self.base_path, self.device)
+
+    @property
+    def hot(self):
+        return os.path.join(self.root, "hot")
+
+    def hot_dir(self, kind):
+        return os.path.join(self.hot, kind)
+
+    @property
+    def index_dir(self):
+        return os.path.join(self.hot, "index")
+
+    @property
+    def live_playlist(self):
+        return os.path.join(self.hot, "segments", LIVE_PLAYLIST)
+
+    @property
+    def latest_link(self):
+        return os.path.join(self.hot, "captures", LATEST_LINK)
+
+    def kind_dir(self, kind):
+        return os.path.join(self.root, kind)
+
+    def hour_dir(self, kind, hour):
+        return os.path.join(self.root, kind, str(int(hour)))
+
+    def ram_thumbnail_index(self, hour):
+        return os.path.join(self.index_dir, f"thumbnails_{int(hour)}.json")
+
+    def ram_segment_playlist(self, hour):
+        return os.path.join(self.index_dir, f"segments_{int(hour)}.m3u8")
+
+    def ram_segment_index(self, hour):
+        return os.path.join(self.index_dir, f"segments_{int(hour)}.json")
+
+    def metadata_file(self, hour):
+        return os.path.join(self.hour_dir("metadata", hour), METADATA_FILE)
+
+
+def layouts(config):
+    return {d: DeviceLayout(config.base_path, d) for d in config.devices}

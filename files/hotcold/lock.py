@@ -1,0 +1,48 @@
+"""One archiver at a time: an flock on ``<run_dir>/archiver.lock``.
+
+The daemon, ``archive --once`` and ``flush`` all take it; the lock file holds the owner's pid so
+``flush`` can ask a running daemon to flush (SIGUSR1) instead of racing it.
+"""
+
+import fcntl
+import os
+
+
+class Busy(Exception):
+    def __init__(self, pid):
+        super().__init__(f"held by pid {pid}")
+        self.pid = pid
+
+
+class ArchiverLock:
+    def __init__(self, run_dir):
+        self.path = os.path.join(run_dir, "archiver.lock")
+        self.fd = None
+
+    def acquire(self, blocking=False):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            try:
+                pid = int(os.pread(fd, 32, 0).decode().strip() or 0)
+            except ValueError:
+                pid = 0
+            os.close(fd)
+            raise Busy(pid) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()

@@ -1,0 +1,271 @@
+"""Durable, batched, crash-safe moves from the tmpfs (RAM) to the SD card.
+
+rename() cannot cross file systems (EXDEV) and shutil.move is copy-then-delete without fsync, so a
+crash mid-copy would leave a torn file. A batch goes through these steps:
+
+  1. copy every file to a hidden temp name in its destination folder (``.<name>.<pid>.hctmp``),
+     carrying the source's mtime over (readers and cleanup rely on it);
+  2. ONE syncfs() of the SD file system makes all copies durable (not one fsync per file);
+  3. rename every temp file into place (atomic: readers see all or nothing);
+  4. fsync the touched directories so the renames are durable;
+  5. append the metadata records (one write + fsync per metadata file);
+  6. unlink the sources in RAM.
+
+A kill -9 at any instant leaves either temp files (deleted by ``recover``; the sources are still in
+RAM and are moved again) or a complete archive copy next to a still-present source (``recover``
+sees the same name with the same size, writes the metadata record if it is missing and unlinks the
+source). So nothing is torn, duplicated or lost.
+"""
+
+import errno
+import logging
+import os
+from dataclasses import dataclass, field
+
+from hotcold import metadata
+from hotcold.fsutil import fsync_dir, syncfs, unlink_quiet
+from hotcold.hours import hour_key, read_marker, sweep_trash
+from hotcold.layout import ARCHIVE_KINDS, HOT_KINDS, METADATA_FILE, is_temp, number_of, temp_name
+
+log = logging.getLogger("hotcold.mover")
+
+
+@dataclass
+class MoveItem:
+    kind: str
+    name: str
+    src: str
+    dst_dir: str
+    meta_path: str = None  # metadata/<h>/archive.jsonl, or None for no record
+    record: dict = field(default_factory=dict)
+    key: object = None  # HourKey of the destination
+    number: int = 0
+    # filled in by the copy
+    size: int = 0
+    mtime: float = 0.0
+    _tmp: str = None
+
+    @property
+    def dst(self):
+        return os.path.join(self.dst_dir, self.name)
+
+
+@dataclass
+class BatchResult:
+    moved: list = field(default_factory=list)
+    vanished: list = field(default_factory=list)  # source gone before we could copy it
+    failed: list = field(default_factory=list)  # not moved; source left in RAM
+    sd_error: OSError = None  # the SD side failed (full, read-only, I/O error...)
+    meta_error: OSError = None
+
+
+class SourceError(OSError):
+    pass
+
+
+def _copy(src, tmp):
+    """Copy src to tmp (new file), keep mtime; return the source's stat. SourceError if the source
+    side fails, OSError otherwise (destination side)."""
+    try:
+        sfd = os.open(src, os.O_RDONLY)
+    except OSError as e:
+        raise SourceError(e.errno, e.strerror, src) from None
+    try:
+        st = os.fstat(sfd)
+        dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            offset = 0
+            while offset < st.st_size:
+                n = os.sendfile(dfd, sfd, offset, st.st_size - offset)
+                if n == 0:
+                    break
+                offset += n
+        finally:
+            os.close(dfd)
+        if offset != st.st_size:
+            raise SourceError(errno.EIO, f"short copy {offset}/{st.st_size}", src)
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return st
+    finally:
+        os.close(sfd)
+
+
+def move_batch(items, now=None):
+    """Move ``items`` (MoveItem) durably; see the module doc. Never raises for I/O errors."""
+    res = BatchResult()
+    copied = []
+    for i, it in enumerate(items):
+        it._tmp = os.path.join(it.dst_dir, temp_name(it.name))
+        try:
+            st = _copy(it.src, it._tmp)
+        except SourceError as e:
+            unlink_quiet(it._tmp)
+            (res.vanished if e.errno == errno.ENOENT else res.failed).append(it)
+            continue
+        except OSError as e:
+            _unlink_tmp(it)
+            res.sd_error = e
+            res.failed.extend(items[i:])
+            for c in copied:
+                _unlink_tmp(c)
+            res.failed.extend(copied)
+            return res
+        it.size = st.st_size
+        it.mtime = st.st_mtime
+        copied.append(it)
+    if not copied:
+        return res
+    # 2. one syncfs per file system touched (normally exactly one: the SD card)
+    try:
+        seen_dev = {}
+        for it in copied:
+            dev = os.stat(it.dst_dir).st_dev
+            seen_dev.setdefault(dev, it.dst_dir)
+        for path in seen_dev.values():
+            syncfs(path)
+    except OSError as e:
+        for c in copied:
+            _unlink_tmp(c)
+        res.sd_error = e
+        res.failed.extend(copied)
+        return res
+    # 3. rename into place
+    renamed = []
+    for i, it in enumerate(copied):
+        try:
+            os.rename(it._tmp, it.dst)
+        except OSError as e:
+            _unlink_tmp(it)
+            if e.errno == errno.ENOENT:  # the hour folder was retired under us: retry later
+                res.failed.append(it)
+                continue
+            res.sd_error = e
+            res.failed.append(it)
+            for c in copied[i + 1:]:
+                _unlink_tmp(c)
+                res.failed.append(c)
+            break
+        renamed.append(it)
+    # 4. make the renames durable
+    dirs = set()
+    for it in renamed:
+        dirs.add(it.dst_dir)
+        dirs.add(os.path.dirname(it.dst_dir))  # the hour folder itself may be new
+    for d in sorted(dirs):
+        try:
+            fsync_dir(d)
+        except OSError as e:
+            res.sd_error = res.sd_error or e
+    # 5. metadata records
+    by_meta = {}
+    for it in renamed:
+        if it.meta_path:
+            rec = dict(it.record)
+            rec.update(name=it.name, kind=it.kind, size=it.size, mtime=round(it.mtime, 6))
+            if now is not None:
+                rec.setdefault("archived_at", round(now, 3))
+            it.record = rec
+            by_meta.setdefault(it.meta_path, []).append(rec)
+    for path, recs in by_meta.items():
+        try:
+            metadata.append_records(path, recs)
+        except OSError as e:
+            res.meta_error = e
+            log.error("cannot write %d metadata record(s) to %s: %s", len(recs), path, e)
+    # 6. the archive copies are durable: drop the RAM copies
+    for it in renamed:
+        unlink_quiet(it.src)
+        res.moved.append(it)
+    return res
+
+
+def _unlink_tmp(it):
+    if it._tmp:
+        try:
+            unlink_quiet(it._tmp)
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------- recovery
+
+
+def remove_temp_files(layout):
+    """Delete hotcold temp files left in the device's archive by a crash; sweep trash folders."""
+    removed = 0
+    for kind in ARCHIVE_KINDS:
+        kdir = layout.kind_dir(kind)
+        sweep_trash(kdir)
+        try:
+            with os.scandir(kdir) as it:
+                hours = [e.path for e in it if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+        except FileNotFoundError:
+            continue
+        for hdir in hours:
+            try:
+                with os.scandir(hdir) as it:
+                    temps = [e.path for e in it if is_temp(e.name)]
+            except FileNotFoundError:
+                continue
+            for p in temps:
+                if unlink_quiet(p):
+                    removed += 1
+            if kind == "metadata":
+                metadata.repair_tail(os.path.join(hdir, METADATA_FILE))
+    # our own temp files in RAM (latest.jpg swap, RAM indexes)
+    for sub in ("captures", "index"):
+        d = os.path.join(layout.hot, sub)
+        try:
+            with os.scandir(d) as it:
+                temps = [e.path for e in it if is_temp(e.name)]
+        except FileNotFoundError:
+            continue
+        for p in temps:
+            unlink_quiet(p)
+    return removed
+
+
+def complete_half_done(layout, tz, now=None):
+    """Hot files whose archive copy already exists with the same size were moved by a process that
+    died before unlinking them: write the missing metadata record, then unlink the RAM copy.
+    Returns the number of completed moves."""
+    done = 0
+    meta_names = {}
+    for kind in HOT_KINDS:
+        hdir = layout.hot_dir(kind)
+        try:
+            with os.scandir(hdir) as it:
+                entries = [e for e in it if number_of(kind, e.name) is not None]
+        except FileNotFoundError:
+            continue
+        for e in entries:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            key = hour_key(st.st_mtime, tz)
+            dst_dir = layout.hour_dir(kind, key.hour)
+            try:
+                ast = os.stat(os.path.join(dst_dir, e.name))
+            except FileNotFoundError:
+                continue
+            if ast.st_size != st.st_size or read_marker(dst_dir) not in (None, key.day):
+                continue
+            mpath = layout.metadata_file(key.hour)
+            if read_marker(os.path.dirname(mpath)) in (None, key.day):
+                if mpath not in meta_names:
+                    meta_names[mpath] = {(r.get("kind"), r.get("name")) for r in metadata.read_records(mpath)}
+                if (kind, e.name) not in meta_names[mpath]:
+                    rec = {"name": e.name, "kind": kind, "size": st.st_size, "mtime": round(st.st_mtime, 6),
+                           "recovered": True}
+                    if now is not None:
+                        rec["archived_at"] = round(now, 3)
+                    try:
+                        os.makedirs(os.path.dirname(mpath), exist_ok=True)
+                        metadata.append_records(mpath, [rec])
+                        meta_names[mpath].add((kind, e.name))
+                    except OSError as err:
+                        log.error("cannot write recovered metadata record to %s: %s", mpath, err)
+            unlink_quiet(e.path)
+            done += 1
+    return done

@@ -1,0 +1,166 @@
+"""HLS playlists: parse FFmpeg's live ``output.m3u8``; write per-hour archive playlists.
+
+The live playlist carries each segment's EXTINF duration and EXT-X-PROGRAM-DATE-TIME; the archiver
+remembers them (a segment is archived after it has left the live playlist) so the archive playlist
+needs no probing of the files. DISCONTINUITY is written where the segment number jumps (FFmpeg
+restart, dropped segment) or the wall-clock gap exceeds 1.5x the previous segment's duration.
+"""
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from hotcold.layout import number_of
+
+
+@dataclass
+class Segment:
+    name: str
+    number: int
+    duration: float
+    program_date_time: str = None  # as FFmpeg wrote it
+    start: float = None  # epoch seconds of program_date_time
+    discontinuity: bool = False  # a DISCONTINUITY tag preceded it in the live playlist
+
+
+@dataclass
+class LivePlaylist:
+    target_duration: float
+    media_sequence: int
+    segments: list
+    ended: bool
+
+    @property
+    def first_number(self):
+        nums = [s.number for s in self.segments]
+        return min(nums) if nums else None
+
+
+def parse_pdt(value):
+    """Epoch seconds of an EXT-X-PROGRAM-DATE-TIME value, or None."""
+    try:
+        v = value.strip()
+        if v.endswith("Z"):
+            v = v[:-1] + "+00:00"
+        dt = datetime.fromisoformat(v)
+        if dt.tzinfo is None:
+            return None
+        return dt.timestamp()
+    except (ValueError, AttributeError):
+        return None
+
+
+def format_pdt(ts, tz):
+    """FFmpeg's format: 2025-01-31T13:45:07.123+0000."""
+    dt = datetime.fromtimestamp(ts, tz)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}" + dt.strftime("%z")
+
+
+def parse_live(text):
+    """Parse an HLS media playlist (FFmpeg's output). Unknown tags are ignored."""
+    target = 0.0
+    seq = 0
+    segments = []
+    ended = False
+    duration = None
+    pdt = None
+    disc = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            tag, _, value = line.partition(":")
+            if tag == "#EXTINF":
+                try:
+                    duration = float(value.split(",", 1)[0])
+                except ValueError:
+                    duration = None
+            elif tag == "#EXT-X-PROGRAM-DATE-TIME":
+                pdt = value.strip()
+            elif tag == "#EXT-X-DISCONTINUITY":
+                disc = True
+            elif tag == "#EXT-X-TARGETDURATION":
+                try:
+                    target = float(value)
+                except ValueError:
+                    pass
+            elif tag == "#EXT-X-MEDIA-SEQUENCE":
+                try:
+                    seq = int(value)
+                except ValueError:
+                    pass
+            elif tag == "#EXT-X-ENDLIST":
+                ended = True
+            continue
+        name = os.path.basename(line.split("?", 1)[0])
+        n = number_of("segments", name)
+        if n is not None:
+            segments.append(Segment(name, n, duration if duration is not None else target or 1.0,
+                                    pdt, parse_pdt(pdt) if pdt else None, disc))
+        duration = None
+        pdt = None
+        disc = False
+    return LivePlaylist(target, seq, segments, ended)
+
+
+def read_live(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return parse_live(f.read())
+    except FileNotFoundError:
+        return None
+
+
+def needs_discontinuity(prev, cur):
+    if prev is None:
+        return False
+    if cur.number != prev.number + 1:
+        return True
+    if cur.start is not None and prev.start is not None:
+        if cur.start - prev.start > 1.5 * max(prev.duration, 0.001):
+            return True
+        if cur.start < prev.start:  # clock went backwards
+            return True
+    return False
+
+
+def render_archive(segments, tz, ended):
+    """An archive playlist for one hour. ``ended``: VOD + ENDLIST (the hour is over and closed);
+    else EVENT without ENDLIST (still growing). URIs are the bare segment names, relative to the
+    hour folder ``segments/<h>/`` that holds both the playlist and the segments."""
+    segs = sorted(segments, key=lambda s: s.number)
+    target = max([1] + [math.ceil(s.duration - 1e-6) for s in segs])
+    out = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        f"#EXT-X-TARGETDURATION:{target}",
+        f"#EXT-X-MEDIA-SEQUENCE:{segs[0].number if segs else 0}",
+        f"#EXT-X-PLAYLIST-TYPE:{'VOD' if ended else 'EVENT'}",
+    ]
+    prev = None
+    for s in segs:
+        if needs_discontinuity(prev, s):
+            out.append("#EXT-X-DISCONTINUITY")
+        pdt = s.program_date_time or (format_pdt(s.start, tz) if s.start is not None else None)
+        if pdt:
+            out.append(f"#EXT-X-PROGRAM-DATE-TIME:{pdt}")
+        out.append(f"#EXTINF:{s.duration:.6f},")
+        out.append(s.name)
+        prev = s
+    if ended:
+        out.append("#EXT-X-ENDLIST")
+    return "\n".join(out) + "\n"
+
+
+def is_ended(path):
+    """True if the playlist file has an ENDLIST tag (read only its tail)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64))
+            return b"#EXT-X-ENDLIST" in f.read()
+    except FileNotFoundError:
+        return None

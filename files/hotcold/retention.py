@@ -1,0 +1,64 @@
+"""Retention cleanup of the SD hour folders (cron, hourly: ``hotcold cleanup``).
+
+Per device, kind and hour folder: the folder's day comes from its ``.day`` marker (fallback: the
+newest file's mtime). The folder is expired when start of (day, hour) + 1 h + retention <= now.
+Deletion is instant for readers: rename the hour folder to a hidden trash name inside the kind
+folder, recreate the empty hour folder, then remove the trash. A second or concurrent run finds
+the folder gone (ENOENT) and moves on. Leftover trash folders are swept. ``hot/`` is never touched.
+"""
+
+import logging
+import os
+from dataclasses import dataclass
+
+from hotcold.hours import HourKey, folder_day, hour_start, retire_folder, sweep_trash
+from hotcold.layout import ARCHIVE_KINDS, layouts
+
+log = logging.getLogger("hotcold.cleanup")
+
+
+@dataclass
+class Expired:
+    device: str
+    kind: str
+    hour: int
+    day: str
+    files: int
+    removed: bool  # False: another run got there first
+
+
+def _count_files(d):
+    try:
+        with os.scandir(d) as it:
+            return sum(1 for e in it if not e.name.startswith("."))
+    except FileNotFoundError:
+        return 0
+
+
+def cleanup(config, now):
+    """Delete expired hour folders; returns (list of Expired, trash folders swept)."""
+    tz = config.tz
+    out = []
+    swept = 0
+    for dev, lay in layouts(config).items():
+        for kind in ARCHIVE_KINDS:
+            kdir = lay.kind_dir(kind)
+            if not os.path.isdir(kdir):
+                continue
+            swept += sweep_trash(kdir)
+            retention = config.retention_hours[kind] * 3600.0
+            for h in range(24):
+                hdir = os.path.join(kdir, str(h))
+                day = folder_day(hdir, tz)
+                if day is None:
+                    continue
+                end = hour_start(HourKey(day, h), tz) + 3600.0
+                if end + retention > now:
+                    continue
+                n = _count_files(hdir)
+                removed = retire_folder(kdir, h)
+                out.append(Expired(dev, kind, h, day, n, removed))
+                if removed:
+                    log.info("%s: %s/%d of %s expired (retention %dh): %d file(s) deleted", dev, kind, h, day,
+                             config.retention_hours[kind], n)
+    return out, swept

@@ -1,0 +1,73 @@
+"""``hotcold status``: a compact table per device (<= 100 columns)."""
+
+import os
+from datetime import datetime
+
+from hotcold import heartbeat
+from hotcold.fsutil import disk_usage
+from hotcold.healthchecks import _size, count_hot, expected_hot
+from hotcold.hours import hour_key, read_marker
+from hotcold.latest import newest_by_scan, via_link
+from hotcold.layout import HOT_KINDS, layouts, number_of
+
+
+def _archived(kind_dir, kind, only_hour=None, day=None):
+    total = 0
+    hours = [only_hour] if only_hour is not None else range(24)
+    for h in hours:
+        d = os.path.join(kind_dir, str(h))
+        if day is not None and read_marker(d) not in (None, day):
+            continue
+        try:
+            with os.scandir(d) as it:
+                total += sum(1 for e in it if number_of(kind, e.name) is not None)
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _ago(seconds):
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def render(config, now):
+    tz = config.tz
+    key = hour_key(now, tz)
+    beat = heartbeat.read(config.run_dir)
+    stamp = datetime.fromtimestamp(now, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+    if beat is None:
+        arch = "archiver: no heartbeat"
+    else:
+        age = now - float(beat.get("time", 0))
+        alive = heartbeat.pid_alive(beat.get("pid"))
+        state = "running" if alive and age <= config.health.heartbeat_max_age_seconds else "NOT running"
+        arch = f"archiver: {state} (pid {beat.get('pid')}, heartbeat {_ago(max(age, 0))} ago)"
+    lines = [f"hotcold status  {stamp}  {arch}", ""]
+    hdr = f"{'DEVICE':<12} {'KIND':<11} {'RAM':>5} {'KEEP':>5} {'HOUR ' + str(key.hour):>8} {'ON SD':>8}"
+    lines.append(hdr)
+    for dev, lay in layouts(config).items():
+        for i, kind in enumerate(HOT_KINDS):
+            n = count_hot(lay.hot_dir(kind), kind)
+            kdir = lay.kind_dir(kind)
+            this_hour = _archived(kdir, kind, key.hour, key.day)
+            total = _archived(kdir, kind)
+            lines.append(f"{dev if i == 0 else '':<12} {kind:<11} {'-' if n is None else n:>5} "
+                         f"{expected_hot(config, kind):>5} {this_hour:>8} {total:>8}")
+        cdir = lay.hot_dir("captures")
+        found = via_link(cdir) or newest_by_scan(cdir)
+        cap = _ago(max(0.0, now - found[1])) if found else "none"
+        usage = disk_usage(lay.hot) if os.path.isdir(lay.hot) else None
+        tmpfs = f"{usage[2]:.0f}% of {_size(usage[0])}" if usage else "missing"
+        sd = disk_usage(lay.root) if os.path.isdir(lay.root) else None
+        sdfree = f"{100.0 * sd[1] / sd[0]:.0f}%" if sd and sd[0] else "-"
+        d = (beat or {}).get("devices", {}).get(dev) or {}
+        dropped = d.get("dropped", "-")
+        extra = "" if d.get("sd_ok", True) else f"  SD FAILING: {d.get('sd_error')}"
+        lines.append(f"{'':<12} capture {cap} ago · tmpfs {tmpfs} · SD free {sdfree} · dropped {dropped}{extra}")
+    return "\n".join(lines) + "\n"
