@@ -11,8 +11,9 @@ Serves, with Python's standard library only:
   /api/host/thumbnails/<device>/<hour>, /api/host/segments/<device>/<hour>   the contract's JSON answers
 
 Hours are counted in --timezone (default UTC), like the host's hour folders. Recorded hours, with H the
-current hour: H (60 thumbnails, 30 s archive), H-1 (45, archive), H-2 a gap, H-3 (20, no archive),
-H-4 (30). Everything else is empty. Run `python3 tests/browser/fake_host.py --port 8099` and open
+current hour: H (60 thumbnails, 30 s EVENT archive, as while an hour is open), H-1 (45, VOD archive with a
+DISCONTINUITY), H-2 a gap, H-3 (20, no archive),
+H-4 (300, more than the page shows at once, VOD archive). Everything else is empty. Run `python3 tests/browser/fake_host.py --port 8099` and open
 http://127.0.0.1:8099/. Needs ffmpeg (with libx264).
 """
 
@@ -48,7 +49,7 @@ MIME = {
     ".html": "text/html; charset=utf-8",
     ".json": "application/json",
 }
-HOUR_PLAN = [(0, 60, True), (1, 45, True), (2, 0, False), (3, 20, False), (4, 30, False)]
+HOUR_PLAN = [(0, 60, True), (1, 45, True), (2, 0, False), (3, 20, False), (4, 300, True)]
 KEEP_CAPTURES = 20
 
 
@@ -59,6 +60,30 @@ def log(msg: str) -> None:
 def run_ffmpeg(args: list[str]) -> None:
     cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
     subprocess.run(cmd, check=True)
+
+
+def archive_playlist(vod: Path, start: dt.datetime, ended: bool, gap_after: int | None) -> str:
+    """The archiver's archive.m3u8 (files/hotcold/playlist.py): PROGRAM-DATE-TIME per segment, a
+    DISCONTINUITY where recording paused, VOD + ENDLIST for a closed hour, EVENT for the current one."""
+    segs, dur = [], None
+    for line in vod.read_text().splitlines():
+        if line.startswith("#EXTINF:"):
+            dur = float(line[8:].split(",")[0])
+        elif line and not line.startswith("#"):
+            segs.append((line, dur))
+    out = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1", "#EXT-X-MEDIA-SEQUENCE:0",
+           f"#EXT-X-PLAYLIST-TYPE:{'VOD' if ended else 'EVENT'}"]
+    t = start
+    for i, (name, d) in enumerate(segs):
+        if gap_after is not None and i == gap_after:
+            out.append("#EXT-X-DISCONTINUITY")
+            t += dt.timedelta(minutes=5)  # recording paused for five minutes
+        out.append(f"#EXT-X-PROGRAM-DATE-TIME:{t.isoformat(timespec='milliseconds')}")
+        out += [f"#EXTINF:{d:.6f},", name]
+        t += dt.timedelta(seconds=d)
+    if ended:
+        out.append("#EXT-X-ENDLIST")
+    return "\n".join(out) + "\n"
 
 
 class FakeHost:
@@ -109,7 +134,10 @@ class FakeHost:
                 if has_video:
                     for ts in vod.glob("*.ts"):
                         shutil.copyfile(ts, dev / "segments" / str(h) / ts.name)
-                    shutil.copyfile(vod / "archive.m3u8", dev / "segments" / str(h) / "archive.m3u8")
+                    hour_start = dt.datetime.combine(day, dt.time(h), self.tz)
+                    (dev / "segments" / str(h) / "archive.m3u8").write_text(
+                        archive_playlist(vod / "archive.m3u8", hour_start + dt.timedelta(minutes=1),
+                                         ended=back > 0, gap_after=15 if back == 1 else None))
                     (dev / "segments" / str(h) / ".day").write_text(f"{day}\n")
 
     # ---- live output (ffmpeg in real time) ----

@@ -240,13 +240,16 @@ async function main() {
   });
 
   // The hour to open: the current one if it has thumbnails and an archive playlist, else the latest that does.
-  let playHour = null;
-  for (let back = 0; back < 24 && playHour === null; back += 1) {
+  // Hours with thumbnails and an archive playlist, newest first: the current hour on a fresh host.
+  const archivedHours = [];
+  for (let back = 0; back < 24; back += 1) {
     const h = (expectedHour - back + 24) % 24;
     const t = await api(`/api/host/thumbnails/${device}/${h}`);
     const s = await api(`/api/host/segments/${device}/${h}`);
-    if (t.status === 200 && t.body.count > 0 && s.status === 200) playHour = h;
+    if (t.status === 200 && t.body.count > 0 && s.status === 200) archivedHours.push(h);
   }
+  const playHour = archivedHours.length ? archivedHours[0] : null;
+  const pageCounts = await page.$$eval('#strip .cell', (cells) => cells.map((c) => c.dataset.count));
 
   await check('clicking an hour shows its thumbnails', page, async () => {
     expect(playHour !== null, 'no hour has both thumbnails and an archive playlist');
@@ -275,8 +278,8 @@ async function main() {
     return `hour ${playHour}: ${shown} of ${total} thumbnails in the grid`;
   });
 
-  await check('archived hour plays and seeks', page, async () => {
-    await page.waitForSelector('#archive[data-state="ok"]').catch(async () => {
+  async function playAndSeek(hour, shotName) {
+    await page.waitForSelector(`#hour-view[data-hour="${hour}"] #archive[data-state="ok"]`).catch(async () => {
       throw new CheckError(`no archive player: ${await page.locator('#archive-message').textContent()}`);
     });
     const video = page.locator('#archive-video');
@@ -287,7 +290,7 @@ async function main() {
       while (Date.now() < end && v.readyState < 1) await new Promise((r) => setTimeout(r, 100));
       await v.play();
       while (Date.now() < end && !(v.currentTime > 0.3)) await new Promise((r) => setTimeout(r, 100));
-      return { t: v.currentTime, ready: v.readyState, dur: v.duration };
+      return { t: v.currentTime, ready: v.readyState };
     });
     const why = await page.locator('#archive-message').textContent();
     expect(start.t > 0.3, `the archived video does not play (readyState ${start.ready})${why ? `: ${why}` : ''}`);
@@ -307,14 +310,47 @@ async function main() {
       await Promise.race([seeked, new Promise((r) => setTimeout(r, 10000))]);
       const at = v.currentTime;
       await new Promise((r) => setTimeout(r, 1200));
-      return { lo, hi, target, at, later: v.currentTime, paused: v.paused };
+      return { lo, hi, target, at, later: v.currentTime };
     });
     expect(!seek.error, `cannot seek: ${seek.error}`);
     expect(Math.abs(seek.at - seek.target) < 1.5, `asked to seek to ${seek.target.toFixed(2)} s, it went to ${seek.at.toFixed(2)} s`);
     expect(seek.later > seek.at, `after seeking to ${seek.at.toFixed(2)} s playback did not go on`);
-    await shot(page, 'archive-playing');
-    return `hour ${playHour}: played ${start.t.toFixed(2)} -> ${t2.toFixed(2)} s; seekable ${seek.lo.toFixed(1)}..${seek.hi.toFixed(1)} s, seeked to ${seek.target.toFixed(2)} -> at ${seek.at.toFixed(2)}, then ${seek.later.toFixed(2)} s`;
+    const info = await page.locator('#archive-info').textContent();
+    await shot(page, shotName);
+    return `hour ${hour}: played ${start.t.toFixed(2)} -> ${t2.toFixed(2)} s; seekable ${seek.lo.toFixed(1)}..${seek.hi.toFixed(1)} s, seeked to ${seek.target.toFixed(2)} -> at ${seek.at.toFixed(2)}, then ${seek.later.toFixed(2)} s ("${info}")`;
+  }
+
+  await check('archived hour plays and seeks', page, async () => {
+    expect(playHour !== null, 'no hour has both thumbnails and an archive playlist');
+    return playAndSeek(playHour, 'archive-playing');
   });
+
+  // A closed hour as well (VOD + ENDLIST), when the host has one besides the current hour.
+  if (archivedHours.length > 1) {
+    const closed = archivedHours[1];
+    await check('an older archived hour plays and seeks', page, async () => {
+      await page.locator(`#strip .cell[data-hour="${closed}"]`).click();
+      return playAndSeek(closed, 'archive-older-hour');
+    });
+  }
+
+  // An hour holds thousands of thumbnails on a real host: the grid shows them a page at a time.
+  const bigHour = archivedHours.find((h) => Number(pageCounts[h]) > 120);
+  if (bigHour !== undefined) {
+    await check('a large hour shows its thumbnails a page at a time', page, async () => {
+      await page.locator(`#strip .cell[data-hour="${bigHour}"]`).click();
+      await page.waitForSelector(`#hour-view[data-hour="${bigHour}"][data-state="ok"]`);
+      const total = Number(await page.locator('#thumbs-summary').getAttribute('data-count'));
+      const first = await page.locator('#thumbs img').count();
+      expect(first < total, `all ${total} thumbnails were put in the page at once`);
+      await page.locator('#thumbs-more').scrollIntoViewIfNeeded();
+      await page.waitForFunction((n) => document.querySelectorAll('#thumbs img').length > n, first).catch(() => {
+        throw new CheckError(`scrolling to the end of the grid did not add thumbnails (still ${first})`);
+      });
+      const more = await page.locator('#thumbs img').count();
+      return `hour ${bigHour}: ${total} thumbnails, ${first} at first, ${more} after scrolling`;
+    });
+  }
 
   await check('an empty hour shows its message', page, async () => {
     let empty = null;

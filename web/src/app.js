@@ -100,11 +100,14 @@
   }
 
   function hostClockText() {
+    return hostTimeText(new Date(Date.now() + state.clockOffsetMs), true);
+  }
+
+  function hostTimeText(now, withZone) {
     const tz = state.config && state.config.timezone;
-    const now = new Date(Date.now() + state.clockOffsetMs);
     const opts = { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' };
     try {
-      return new Intl.DateTimeFormat('en-GB', tz ? { ...opts, timeZone: tz } : opts).format(now) + (tz ? ` ${tz}` : '');
+      return new Intl.DateTimeFormat('en-GB', tz ? { ...opts, timeZone: tz } : opts).format(now) + (tz && withZone ? ` ${tz}` : '');
     } catch (_) {
       return new Intl.DateTimeFormat('en-GB', opts).format(now);
     }
@@ -114,7 +117,9 @@
 
   function attachHls(video, url, { live, onError, onPlaying }) {
     if (window.Hls && window.Hls.isSupported()) {
-      const hls = new window.Hls(live ? { backBufferLength: 30 } : { backBufferLength: 90 });
+      // An archived hour starts at its beginning, also while the hour is open (an EVENT playlist,
+      // which hls.js would otherwise start near its end, like a live stream).
+      const hls = new window.Hls(live ? { backBufferLength: 30 } : { backBufferLength: 90, startPosition: 0 });
       let mediaRecoveries = 0;
       hls.on(window.Hls.Events.ERROR, (_evt, data) => {
         if (!data.fatal) return;
@@ -133,6 +138,7 @@
       hls.loadSource(url);
       hls.attachMedia(video);
       return {
+        playingDate: () => hls.playingDate,
         destroy() {
           if (onPlaying) video.removeEventListener('playing', onPlaying);
           hls.destroy();
@@ -145,6 +151,8 @@
       if (onPlaying) video.addEventListener('playing', onPlaying);
       video.src = url;
       return {
+        playingDate: () => (video.getStartDate && !Number.isNaN(video.getStartDate().getTime())
+          ? new Date(video.getStartDate().getTime() + video.currentTime * 1000) : null),
         destroy() {
           video.removeEventListener('error', onErr);
           if (onPlaying) video.removeEventListener('playing', onPlaying);
@@ -154,7 +162,7 @@
       };
     }
     onError('this browser cannot play HLS');
-    return { destroy() {} };
+    return { playingDate: () => null, destroy() {} };
   }
 
   // ---------- live picture ----------
@@ -419,6 +427,7 @@
     }
     box.dataset.state = 'ok';
     video.dataset.manifest = seg.body.manifest_url;
+    $('archive-info').textContent = 'Recording of this hour: press play, drag the bar to seek.';
     state.archiveHls = attachHls(video, seg.body.manifest_url, {
       live: false,
       onError: (why) => {
@@ -429,12 +438,25 @@
     });
   }
 
+  // Under the archived video: where playback is, as the host's wall-clock time (PROGRAM-DATE-TIME).
+  function renderArchiveInfo() {
+    const video = $('archive-video');
+    if (!state.archiveHls || !video.dataset.manifest) return;
+    const fmt = (sec) => `${Math.floor(sec / 60)}:${pad2(Math.floor(sec % 60))}`;
+    const date = state.archiveHls.playingDate();
+    const dur = Number.isFinite(video.duration) ? ` / ${fmt(video.duration)}` : '';
+    let text = `Position ${fmt(video.currentTime)}${dur}`;
+    if (date) text += ` · recorded at ${hostTimeText(date)}`;
+    $('archive-info').textContent = text;
+  }
+
   function stopArchive() {
     if (state.archiveHls) state.archiveHls.destroy();
     state.archiveHls = null;
     const video = $('archive-video');
     delete video.dataset.manifest;
     $('archive').dataset.state = '';
+    $('archive-info').textContent = '';
   }
 
   function resetThumbs() {
@@ -585,6 +607,7 @@
   async function main() {
     $('host-name').textContent = location.host;
     $('thumbs-more-btn').addEventListener('click', () => addThumbs());
+    for (const ev of ['timeupdate', 'seeked', 'loadedmetadata']) $('archive-video').addEventListener(ev, renderArchiveInfo);
     // The header clock runs for the page's lifetime (not in state.timers, which device switches clear).
     setInterval(() => {
       $('clock').textContent = hostClockText();
@@ -611,7 +634,14 @@
     fillPicker(devices, wanted);
     if (!devices.includes(wanted)) {
       state.device = wanted;
-      pageMessage(`Unknown device "${wanted}". This host has: ${devices.join(', ')}. Pick one above.`);
+      pageMessage(`Unknown device "${wanted}". This host has: `);
+      devices.forEach((d, i) => {
+        const a = document.createElement('a');
+        a.href = `?device=${encodeURIComponent(d)}`;
+        a.textContent = d;
+        $('page-message').append(i ? ', ' : '', a);
+      });
+      $('page-message').append('.');
       document.body.dataset.ready = '1';
       return;
     }
