@@ -29,6 +29,7 @@
     liveVersion: null,
     lastModifiedMs: null, // Last-Modified of the newest capture, host clock
     clockOffsetMs: 0, // host clock minus this browser's clock, from the Date header
+    offsetSamples: [],
     liveError: null,
     strip: [], // per hour: {count, status}
     hour: null,
@@ -182,7 +183,7 @@
           state.liveError = resp.status === 404 ? 'no capture yet' : `HTTP ${resp.status}`;
         } else {
           const hostDate = Date.parse(resp.headers.get('Date') || '');
-          if (!Number.isNaN(hostDate)) state.clockOffsetMs = hostDate - Date.now();
+          if (!Number.isNaN(hostDate)) noteHostDate(hostDate);
           const lastModified = Date.parse(resp.headers.get('Last-Modified') || '');
           const version = resp.headers.get('ETag') || resp.headers.get('Last-Modified') || String(Date.now());
           const blob = await resp.blob();
@@ -209,6 +210,15 @@
     after(POLL_MS, () => pollLatest(gen));
   }
 
+  // The host's Date header is truncated to whole seconds, so one sample is up to 1 s behind the host's
+  // real time. Over a few seconds of polls the largest (Date - local time) is within a poll period of the
+  // true offset: use the largest of the last 20 samples (10 s), so a changed clock is picked up soon.
+  function noteHostDate(hostDateMs) {
+    state.offsetSamples.push(hostDateMs - Date.now());
+    if (state.offsetSamples.length > 20) state.offsetSamples.shift();
+    state.clockOffsetMs = Math.max(...state.offsetSamples);
+  }
+
   function renderLiveAge() {
     const badge = $('live-state');
     const overlay = $('live-img-message');
@@ -221,9 +231,10 @@
       frame.classList.add('stale');
       return;
     }
-    // Age on the host's clock: Date (host now) minus Last-Modified (capture time), so a browser whose
-    // clock is off does not matter. nginx sends both headers with 1-second resolution, so the computed age
-    // can be up to ~1 s too high; a capture counts as stale only past max_capture_age_seconds + 1 s.
+    // Age on the host's clock: host now (from the Date header, see noteHostDate) minus Last-Modified
+    // (the capture's mtime), so a browser whose clock is off does not matter. nginx's Last-Modified has
+    // 1-second resolution (truncated), so the age shown can be up to 1 s too high: tolerate 1 s, i.e. a
+    // capture counts as stale only when older than max_capture_age_seconds + 1 s.
     const ageMs = Date.now() + state.clockOffsetMs - state.lastModifiedMs;
     const stale = ageMs > (maxAge + 1) * 1000;
     badge.dataset.ageMs = String(Math.round(ageMs));
@@ -286,7 +297,8 @@
       ),
     );
     if (gen !== state.gen) return;
-    if (results.some((r) => r.status === 404)) {
+    // The API answers 404 for a device it does not know (an empty hour is a 200 with count 0).
+    if (results.every((r) => r.status === 404)) {
       deviceUnknownToHost();
       return;
     }
@@ -383,10 +395,6 @@
     }
     if (gen !== state.gen || hour !== state.hour) return;
     $('thumbs-summary').textContent = '';
-    if (thumbs.status === 404) {
-      deviceUnknownToHost();
-      return;
-    }
     if (!thumbs.ok || !thumbs.body || !Array.isArray(thumbs.body.thumbnails)) {
       view.dataset.state = 'error';
       show($('hour-message'), `Could not load the thumbnails of hour ${pad2(hour)} (${thumbs.status ? `HTTP ${thumbs.status}` : 'host unreachable'}).`, 'error');
