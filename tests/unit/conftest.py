@@ -1,0 +1,112 @@
+"""Fixtures for the hotcold runtime tests (tests/unit).
+
+Real files on real file systems: a device's hot folder is a real tmpfs mounted by the fixture
+(root is needed; tests that need a tmpfs are skipped without it) and always unmounted in teardown;
+the "SD card" is a plain directory, or a small tmpfs when a test needs it to fill up or go read-only.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+FILES = os.path.join(REPO, "files")
+for p in (FILES, HERE):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import hchelpers  # noqa: E402  (needs HERE on sys.path)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--kill-rounds", type=int, default=None,
+                     help="SIGKILL rounds of the kill -9 test (default: $HOTCOLD_KILL_ROUNDS or 200)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running test (still run by default, in bounded form)")
+    config.addinivalue_line("markers", "needs_root: needs root to mount tmpfs")
+
+
+@pytest.fixture
+def kill_rounds(request):
+    v = request.config.getoption("--kill-rounds")
+    if v is None:
+        v = int(os.environ.get("HOTCOLD_KILL_ROUNDS", "200"))
+    return v
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(path, size='8M') -> path: a real tmpfs, unmounted at teardown."""
+    mounted = []
+
+    def mount(path, size="8M"):
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        os.makedirs(path, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount tmpfs here: {r.stderr.strip()}")
+        mounted.append(str(path))
+        return str(path)
+
+    yield mount
+    for p in reversed(mounted):
+        r = subprocess.run(["umount", p], capture_output=True)
+        if r.returncode != 0:
+            subprocess.run(["umount", "-l", p], capture_output=True)
+
+
+@pytest.fixture
+def env(tmp_path, tmpfs):
+    """A base tree with devices whose hot folders are tmpfs mounts, and a config writer."""
+    return hchelpers.Env(tmp_path, tmpfs)
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """write_config(data, name='cfg.yml') -> path; YAML unless the name ends in .json."""
+    import yaml
+
+    def write(data, name="cfg.yml"):
+        p = tmp_path / name
+        if isinstance(data, str):
+            p.write_text(data)
+        elif name.endswith(".json"):
+            p.write_text(json.dumps(data))
+        else:
+            p.write_text(yaml.safe_dump(data))
+        return str(p)
+
+    return write
+
+
+@pytest.fixture
+def sha():
+    def h(path):
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+
+    return h
+
+
+@pytest.fixture
+def wait_for():
+    def wait(pred, timeout=10.0, step=0.02, what="condition"):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            v = pred()
+            if v:
+                return v
+            time.sleep(step)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    return wait

@@ -1,0 +1,177 @@
+"""Helpers shared by the tests: a test tree, a synthetic FFmpeg-like writer, CLI runner."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FILES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "files")
+PYTHON = sys.executable  # the project venv: Debian's python3 with --system-site-packages
+
+KIND_NAME = {
+    "captures": "capture_{n}.jpg",
+    "thumbnails": "capture_{n}_thumbnail.jpg",
+    "segments": "segment_{n}.ts",
+}
+
+
+def name_for(kind, n):
+    return KIND_NAME[kind].format(n=n)
+
+
+def produce(hot_dir, kind, n, data=None, mtime=None, size=2048):
+    """Write a file the way FFmpeg does (``x.tmp``, then rename into place). Returns (path, sha256)."""
+    if data is None:
+        data = os.urandom(size)
+    name = name_for(kind, n)
+    tmp = os.path.join(hot_dir, name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    if mtime is not None:
+        os.utime(tmp, (mtime, mtime))
+    final = os.path.join(hot_dir, name)
+    os.rename(tmp, final)
+    return final, hashlib.sha256(data).hexdigest()
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def live_playlist(numbers, durations=None, pdts=None, ended=False):
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1",
+             f"#EXT-X-MEDIA-SEQUENCE:{numbers[0] if numbers else 0}"]
+    for i, n in enumerate(numbers):
+        lines.append(f"#EXTINF:{(durations or {}).get(n, 1.0):.6f},")
+        if pdts and n in pdts:
+            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{pdts[n]}")
+        lines.append(f"segment_{n}.ts")
+    if ended:
+        lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def write_live(seg_dir, numbers, **kw):
+    tmp = os.path.join(seg_dir, "output.m3u8.tmp")
+    with open(tmp, "w") as f:
+        f.write(live_playlist(numbers, **kw))
+    os.rename(tmp, os.path.join(seg_dir, "output.m3u8"))
+
+
+class Env:
+    """<tmp>/base/<device>/hot (tmpfs each), <tmp>/run, config writer, CLI runner."""
+
+    def __init__(self, tmp_path, tmpfs):
+        self.tmp = str(tmp_path)
+        self.tmpfs = tmpfs
+        self.base = os.path.join(self.tmp, "base")
+        self.run_dir = os.path.join(self.tmp, "run")
+        self.prom = os.path.join(self.tmp, "prom", "hotcold.prom")
+        os.makedirs(self.base, exist_ok=True)
+        self.devices = []
+        self.cfg_path = None
+
+    def sd_tmpfs(self, size="4M"):
+        """Make the base path itself a (small) tmpfs: an SD card that can fill up or go read-only."""
+        self.tmpfs(self.base, size)
+        return self.base
+
+    def add_device(self, name="cam1", size="8M", mount=True):
+        hot = os.path.join(self.base, name, "hot")
+        os.makedirs(hot, exist_ok=True)
+        if mount:
+            self.tmpfs(hot, size)
+        for k in ("captures", "thumbnails", "segments"):
+            os.makedirs(os.path.join(hot, k), exist_ok=True)
+        self.devices.append(name)
+        return hot
+
+    def hot(self, device, kind=None):
+        p = os.path.join(self.base, device, "hot")
+        return os.path.join(p, kind) if kind else p
+
+    def archive(self, device, kind, hour=None):
+        p = os.path.join(self.base, device, kind)
+        return os.path.join(p, str(hour)) if hour is not None else p
+
+    def config_data(self, **over):
+        data = {
+            "base_path": self.base,
+            "run_dir": self.run_dir,
+            "timezone": "UTC",
+            "devices": list(self.devices),
+            "hot_limits": {"captures": 5, "thumbnails": 5, "segments": 3},
+            "archive": {"rescan_seconds": 1, "batch_seconds": 0.05},
+            "health": {"textfile_path": self.prom},
+        }
+        for k, v in over.items():
+            if isinstance(v, dict) and isinstance(data.get(k), dict):
+                data[k] = {**data[k], **v}
+            else:
+                data[k] = v
+        return data
+
+    def write_config(self, **over):
+        self.cfg_path = os.path.join(self.tmp, "hotcold.json")
+        with open(self.cfg_path, "w") as f:
+            json.dump(self.config_data(**over), f)
+        return self.cfg_path
+
+    def config(self, **over):
+        from hotcold.config import load_data
+
+        return load_data(self.config_data(**over))
+
+    def cli(self, *args, now=None, env=None, timeout=60, check=None):
+        e = dict(os.environ)
+        e["PYTHONPATH"] = FILES
+        e.pop("NOTIFY_SOCKET", None)
+        e.pop("JOURNAL_STREAM", None)
+        e.pop("INVOCATION_ID", None)
+        if now is not None:
+            e["HOTCOLD_NOW"] = str(now)
+        if env:
+            e.update(env)
+        cfg = self.cfg_path or self.write_config()
+        r = subprocess.run([PYTHON, "-m", "hotcold", "--config", cfg, *args], capture_output=True, text=True,
+                           env=e, timeout=timeout)
+        if check is not None:
+            assert r.returncode == check, (r.returncode, r.stdout, r.stderr)
+        return r
+
+    def popen(self, *args, env=None, **kw):
+        e = dict(os.environ)
+        e["PYTHONPATH"] = FILES
+        e.pop("NOTIFY_SOCKET", None)
+        e.pop("JOURNAL_STREAM", None)
+        e.pop("INVOCATION_ID", None)
+        if env:
+            e.update(env)
+        cfg = self.cfg_path or self.write_config()
+        return subprocess.Popen([PYTHON, "-m", "hotcold", "--config", cfg, *args], env=e, **kw)
+
+    def archived_files(self, device):
+        """{name: path} of every archived media file of a device (any hour folder)."""
+        out = {}
+        for kind in ("captures", "thumbnails", "segments"):
+            kd = self.archive(device, kind)
+            if not os.path.isdir(kd):
+                continue
+            for h in os.listdir(kd):
+                hd = os.path.join(kd, h)
+                if not os.path.isdir(hd):
+                    continue
+                for n in os.listdir(hd):
+                    if n.startswith(("capture_", "segment_")):
+                        assert n not in out, f"{n} twice in the archive"
+                        out[n] = os.path.join(hd, n)
+        return out
+
+    def temp_files(self, device):
+        found = []
+        for root, dirs, files in os.walk(os.path.join(self.base, device)):
+            found += [os.path.join(root, f) for f in files if f.endswith(".hctmp")]
+        return found
