@@ -214,7 +214,7 @@ def run(quick, args):
     hc = {n: results.get(("hotcold", n)) for n in counts}
     if problem or not all(hc.values()):
         sec.check("hotcold archiver runs", problem or "a run failed", None)
-        return sec, results
+        return sec, {f"{w}-{n}": r for (w, n), r in results.items()}
     worst_cpu_ratio = max(ratio(hc[n]["cpu_per_10k"], results[("plan", n)]["cpu_per_10k"]) for n in counts)
     sec.check("CPU per file <= 50% of the plan's loop (worst of 4/16/32 devices)", fmt_ratio(worst_cpu_ratio),
               worst_cpu_ratio <= 0.5)
@@ -231,4 +231,4 @@ def run(quick, args):
               0.8 <= flat <= 1.2)
     missing = sum(hc[n]["missing"] for n in counts)
     sec.check("every eligible file reached the SD", f"{missing} missing", missing == 0)
-    return sec, results
+    return sec, {f"{w}-{n}": r for (w, n), r in results.items()}

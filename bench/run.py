@@ -10,6 +10,7 @@ process and container the bench creates is removed at the end, also on failure a
 """
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -31,7 +32,7 @@ END = "<!-- bench:{} end -->"
 def render_section(sec, command, mach):
     out = [BEGIN.format(sec.name), f"## {sec.title}", ""]
     out.append(f"Ran {mach['date']} on {mach['nproc']} cores / {mach['ram_mb']} MB / {mach['cpu']} / kernel "
-               f"{mach['kernel']}; took {sec.seconds:.0f} s. Reproduce: `{command}`")
+               f"{mach['kernel']}; load average {sec.load} at start; took {sec.seconds:.0f} s. Reproduce: `{command}`")
     out.append("")
     for line in sec.setup:
         out.append(line)
@@ -101,6 +102,21 @@ def merge(path, head, sections):
     os.rename(path + ".tmp", path)
 
 
+def save_raw(out, name, raw):
+    """Raw figures next to RESULTS.md (RESULTS.json), for later analysis."""
+    path = os.path.splitext(out)[0] + ".json"
+    doc = {}
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        pass
+    doc[name] = raw
+    with open(path + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True, default=str)
+    os.rename(path + ".tmp", path)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs (< 5 min in total)")
@@ -125,8 +141,10 @@ def main():
             cmd = f"sudo /usr/bin/python3 bench/run.py{' --quick' if args.quick else ''} --only {name}"
             log(f"=== {mod.TITLE} ===")
             t0 = time.monotonic()
+            load = "/".join(f"{v:.1f}" for v in os.getloadavg())
             try:
-                sec, _ = mod.run(args.quick, args)
+                sec, raw = mod.run(args.quick, args)
+                save_raw(args.out, name, raw)
             except KeyboardInterrupt:
                 raise
             except Exception as e:
@@ -135,6 +153,7 @@ def main():
                 sec.check("benchmark completed", f"failed: {type(e).__name__}: {e}", False)
                 sec.notes.append("The benchmark raised an error; see the console output of the run.")
             sec.seconds = time.monotonic() - t0
+            sec.load = load
             rendered[name] = render_section(sec, cmd, mach)
             for target, measured, verdict in sec.checks:
                 line = f"{verdict:7s} [{name}] {target}: {measured}"
