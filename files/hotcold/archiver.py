@@ -289,7 +289,14 @@ class Archiver:
         if seg is not None:
             return Segment(f.name, f.number, seg.duration, seg.program_date_time, seg.start)
         dur = st.target_duration or 1.0
-        start = f.mtime - dur  # FFmpeg renames a segment into place when it has finished it
+        # Not seen in a live playlist (it had already left it when the archiver started). Count back
+        # from the nearest later segment the playlist did date: numbers rise by one per segment.
+        later = [n for n in st.live if f.number < n <= f.number + 100 and st.live[n].start is not None]
+        if later:
+            m = min(later)
+            start = st.live[m].start - (m - f.number) * dur
+        else:
+            start = f.mtime - dur  # FFmpeg renames a segment into place when it has finished it
         return Segment(f.name, f.number, dur, format_pdt(start, self.tz), start)
 
     def _archive(self, st, files, mode, now):
