@@ -8,7 +8,11 @@ Serves, with Python's standard library only:
       hot/captures/capture_<N>.jpg + latest.jpg (symlink, swapped as new captures arrive)
       hot/segments/output.m3u8 + segment_<N>.ts (live HLS, written by a running ffmpeg)
       thumbnails/<hour>/capture_<N>_thumbnail.jpg, segments/<hour>/archive.m3u8 (VOD) + .ts
-  /api/host/thumbnails/<device>/<hour>, /api/host/segments/<device>/<hour>   the contract's JSON answers
+      hot/index/{thumbnails_<h>.json,segments_<h>.m3u8,segments_<h>.json} for the open (current) hour,
+      thumbnails/<h>/index.json, segments/<h>/index.json for closed hours
+  /api/host/thumbnails/<device>/<hour>, /api/host/segments/<device>/<hour>   the contract's JSON answers,
+      from those index files, RAM copy first (as nginx does); an open hour's archive.m3u8 is served
+      from its RAM copy at the SD URL.
 
 Hours are counted in --timezone (default UTC), like the host's hour folders. Recorded hours, with H the
 current hour: H (60 thumbnails, 30 s EVENT archive, as while an hour is open), H-1 (45, VOD archive with a
@@ -127,17 +131,33 @@ class FakeHost:
                 h = (now - back) % 24
                 day = today - dt.timedelta(days=1) if h > now else today
                 n0 = base_n - back * 18000
+                # Archived files are on the SD; the open (current) hour's indexes are in RAM
+                # (hot/index/), a closed hour's on the SD (docs/DESIGN.md).
+                index = dev / "hot" / "index"
+                index.mkdir(parents=True, exist_ok=True)
+                names = []
                 for i in range(count):
-                    shutil.copyfile(thumbs[i % len(thumbs)],
-                                    dev / "thumbnails" / str(h) / f"capture_{n0 + i:09d}_thumbnail.jpg")
+                    names.append(f"capture_{n0 + i:09d}_thumbnail.jpg")
+                    shutil.copyfile(thumbs[i % len(thumbs)], dev / "thumbnails" / str(h) / names[-1])
                 (dev / "thumbnails" / str(h) / ".day").write_text(f"{day}\n")
+                thumb_doc = json.dumps({"hour": h, "count": count,
+                                        "thumbnails": [f"{URL_PREFIX}/{device}/thumbnails/{h}/{n}" for n in names]})
+                if count:
+                    target = index / f"thumbnails_{h}.json" if back == 0 else dev / "thumbnails" / str(h) / "index.json"
+                    target.write_text(thumb_doc)
                 if has_video:
                     for ts in vod.glob("*.ts"):
                         shutil.copyfile(ts, dev / "segments" / str(h) / ts.name)
                     hour_start = dt.datetime.combine(day, dt.time(h), self.tz)
-                    (dev / "segments" / str(h) / "archive.m3u8").write_text(
-                        archive_playlist(vod / "archive.m3u8", hour_start + dt.timedelta(minutes=1),
-                                         ended=back > 0, gap_after=15 if back == 1 else None))
+                    playlist = archive_playlist(vod / "archive.m3u8", hour_start + dt.timedelta(minutes=1),
+                                                ended=back > 0, gap_after=15 if back == 1 else None)
+                    seg_doc = json.dumps({"hour": h, "manifest_url": f"{URL_PREFIX}/{device}/segments/{h}/archive.m3u8"})
+                    if back == 0:
+                        (index / f"segments_{h}.m3u8").write_text(playlist)
+                        (index / f"segments_{h}.json").write_text(seg_doc)
+                    else:
+                        (dev / "segments" / str(h) / "archive.m3u8").write_text(playlist)
+                        (dev / "segments" / str(h) / "index.json").write_text(seg_doc)
                     (dev / "segments" / str(h) / ".day").write_text(f"{day}\n")
 
     # ---- live output (ffmpeg in real time) ----
@@ -207,13 +227,27 @@ class FakeHost:
             except subprocess.TimeoutExpired:
                 p.kill()
 
-    # ---- API answers (the contract's) ----
-    def thumbnails(self, device: str, hour: int) -> dict:
-        folder = self.tree / device / "thumbnails" / str(hour)
-        names = sorted((p.name for p in folder.glob("capture_*_thumbnail.jpg")),
-                       key=lambda n: int(n.split("_")[1]))
-        urls = [f"{URL_PREFIX}/{device}/thumbnails/{hour}/{n}" for n in names]
-        return {"hour": hour, "count": len(urls), "thumbnails": urls}
+    # ---- what nginx does (roles/stream_endpoints): the RAM copy of an index first, then the SD copy ----
+    def ram_first(self, rel: str) -> Path:
+        """The file behind a stream URL path (relative to the prefix): an open hour's index or
+        playlist is served from its RAM copy (hot/index/) at the SD copy's URL."""
+        m = re.fullmatch(r"([^/]+)/(thumbnails|segments)/(\d+)/(index\.json|archive\.m3u8)", rel)
+        if m:
+            device, kind, hour, name = m.groups()
+            ram = {"index.json": f"{kind}_{hour}.json", "archive.m3u8": f"segments_{hour}.m3u8"}[name]
+            if not (kind == "thumbnails" and name == "archive.m3u8"):
+                path = self.tree / device / "hot" / "index" / ram
+                if path.is_file():
+                    return path
+        return self.tree / rel
+
+    def api_file(self, device: str, kind: str, hour: int) -> Path | None:
+        name = "index.json"
+        for path in (self.tree / device / "hot" / "index" / f"{kind}_{hour}.json",
+                     self.tree / device / kind / str(hour) / name):
+            if path.is_file():
+                return path
+        return None
 
 
 def make_handler(host: FakeHost, web_dir: Path):
@@ -276,11 +310,11 @@ def make_handler(host: FakeHost, web_dir: Path):
                     self.send_json(400, {"error": "Invalid hour (0-23)"})
                     return
                 hour = int(hour_s)
-                if kind == "thumbnails":
-                    self.send_json(200, host.thumbnails(device, hour))
-                elif (host.tree / device / "segments" / str(hour) / "archive.m3u8").is_file():
-                    self.send_json(200, {"hour": hour,
-                                         "manifest_url": f"{URL_PREFIX}/{device}/segments/{hour}/archive.m3u8"})
+                found = host.api_file(device, kind, hour)
+                if found is not None:
+                    self.send_json(200, json.loads(found.read_text()))
+                elif kind == "thumbnails":
+                    self.send_json(200, {"hour": hour, "count": 0, "thumbnails": []})
                 else:
                     self.send_json(404, {"error": "Manifest not found"})
                 return
@@ -290,7 +324,7 @@ def make_handler(host: FakeHost, web_dir: Path):
                 if parts[0] not in host.devices or ".." in parts or any(p.startswith(".") for p in parts):
                     self.send_json(404, {"error": "Not found"})
                     return
-                self.send_file(host.tree / rel)
+                self.send_file(host.ram_first(rel))
                 return
             rel = path.lstrip("/") or "index.html"
             if ".." in rel.split("/"):
