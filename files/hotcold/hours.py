@@ -92,23 +92,28 @@ def folder_day(hour_dir, tz):
 def retire_folder(kind_dir, hour):
     """Make ``<kind_dir>/<hour>`` empty at once: rename it to a hidden trash name, recreate it
     empty, then remove the trash. Visible deletion is a single rename. Safe to run twice or
-    concurrently: a folder someone else already renamed (ENOENT) is simply skipped.
-    Returns True if this call retired a folder."""
+    concurrently: a folder someone else already renamed (ENOENT) is simply skipped, and a folder
+    another run has just recreated empty yields nothing.
+    Returns (removed, files): removed is True if this call took away a non-empty folder, files the
+    number of visible (non-dot) entries it held."""
     src = os.path.join(kind_dir, str(hour))
     trash = os.path.join(kind_dir, f"{TRASH_PREFIX}{hour}-{uuid.uuid4().hex[:12]}")
     try:
         os.rename(src, trash)
     except FileNotFoundError:
-        done = False
-    else:
-        done = True
+        trash = None
     try:
         os.mkdir(src, 0o755)
     except FileExistsError:
         pass
-    if done:
-        shutil.rmtree(trash, ignore_errors=True)
-    return done
+    if trash is None:
+        return False, 0
+    try:
+        names = os.listdir(trash)
+    except OSError:
+        names = []
+    shutil.rmtree(trash, ignore_errors=True)
+    return bool(names), sum(1 for n in names if not n.startswith("."))
 
 
 def sweep_trash(kind_dir):

@@ -23,16 +23,8 @@ class Expired:
     kind: str
     hour: int
     day: str
-    files: int
+    files: int  # visible files deleted by this run (0 if another run got there first)
     removed: bool  # False: another run got there first
-
-
-def _count_files(d):
-    try:
-        with os.scandir(d) as it:
-            return sum(1 for e in it if not e.name.startswith("."))
-    except FileNotFoundError:
-        return 0
 
 
 def cleanup(config, now):
@@ -55,8 +47,7 @@ def cleanup(config, now):
                 end = hour_start(HourKey(day, h), tz) + 3600.0
                 if end + retention > now:
                     continue
-                n = _count_files(hdir)
-                removed = retire_folder(kdir, h)
+                removed, n = retire_folder(kdir, h)
                 out.append(Expired(dev, kind, h, day, n, removed))
                 if removed:
                     log.info("%s: %s/%d of %s expired (retention %dh): %d file(s) deleted", dev, kind, h, day,

@@ -49,7 +49,8 @@ def render(config, now):
         state = "running" if alive and age <= config.health.heartbeat_max_age_seconds else "NOT running"
         arch = f"archiver: {state} (pid {beat.get('pid')}, heartbeat {_ago(max(age, 0))} ago)"
     lines = [f"hotcold status  {stamp}  {arch}", ""]
-    hdr = f"{'DEVICE':<12} {'KIND':<11} {'RAM':>5} {'KEEP':>5} {'HOUR ' + str(key.hour):>8} {'ON SD':>8}"
+    w = max([12] + [len(d) for d in config.devices])
+    hdr = f"{'DEVICE':<{w}} {'KIND':<11} {'RAM':>5} {'KEEP':>5} {'HOUR ' + str(key.hour):>8} {'ON SD':>8}"
     lines.append(hdr)
     for dev, lay in layouts(config).items():
         for i, kind in enumerate(HOT_KINDS):
@@ -57,11 +58,11 @@ def render(config, now):
             kdir = lay.kind_dir(kind)
             this_hour = _archived(kdir, kind, key.hour, key.day)
             total = _archived(kdir, kind)
-            lines.append(f"{dev if i == 0 else '':<12} {kind:<11} {'-' if n is None else n:>5} "
+            lines.append(f"{dev if i == 0 else '':<{w}} {kind:<11} {'-' if n is None else n:>5} "
                          f"{expected_hot(config, kind):>5} {this_hour:>8} {total:>8}")
         cdir = lay.hot_dir("captures")
         found = via_link(cdir) or newest_by_scan(cdir)
-        cap = _ago(max(0.0, now - found[1])) if found else "none"
+        cap = _ago(max(0.0, now - found[1])) + " ago" if found else "none"
         usage = disk_usage(lay.hot) if os.path.isdir(lay.hot) else None
         tmpfs = f"{usage[2]:.0f}% of {_size(usage[0])}" if usage else "missing"
         sd = disk_usage(lay.root) if os.path.isdir(lay.root) else None
@@ -69,5 +70,5 @@ def render(config, now):
         d = (beat or {}).get("devices", {}).get(dev) or {}
         dropped = d.get("dropped", "-")
         extra = "" if d.get("sd_ok", True) else f"  SD FAILING: {d.get('sd_error')}"
-        lines.append(f"{'':<12} capture {cap} ago · tmpfs {tmpfs} · SD free {sdfree} · dropped {dropped}{extra}")
+        lines.append(f"{'':<{w}} capture {cap} · tmpfs {tmpfs} · SD free {sdfree} · dropped {dropped}{extra}")
     return "\n".join(lines) + "\n"
