@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # Build the host page: web/dist = src/* + hls.min.js (from the exact hls.js version pinned in
 # package.json / package-lock.json). Hosts get web/dist only; they need neither Node nor internet.
-# `npm ci` installs from the lock; after the first run it is served from npm's cache (--prefer-offline),
-# so a rebuild works without the registry.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,7 +9,15 @@ if ! command -v npm >/dev/null; then
     exit 1
 fi
 
-npm ci --prefer-offline --no-audit --no-fund --loglevel=error
+# Install from the lock unless node_modules already holds exactly the locked versions (so a rebuild needs
+# no registry); npm ci itself takes what it can from npm's cache (--prefer-offline).
+if ! node -e '
+    const lock = require("./package-lock.json").packages;
+    for (const [p, v] of Object.entries(lock)) {
+        if (p && require("./" + p + "/package.json").version !== v.version) process.exit(1);
+    }' 2>/dev/null; then
+    npm ci --prefer-offline --no-audit --no-fund --loglevel=error
+fi
 
 rm -rf dist
 mkdir dist

@@ -20,7 +20,16 @@ for tool in node npm; do
 done
 [ -x "$chromium" ] || { echo "run.sh: no browser at $chromium (Debian: apt-get install chromium)" >&2; exit 2; }
 
-(cd "$here" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+cd "$here"
+# Install from the lock unless node_modules already holds exactly the locked versions (so a rebuild needs
+# no registry); npm ci itself takes what it can from npm's cache (--prefer-offline).
+if ! node -e '
+    const lock = require("./package-lock.json").packages;
+    for (const [p, v] of Object.entries(lock)) {
+        if (p && require("./" + p + "/package.json").version !== v.version) process.exit(1);
+    }' 2>/dev/null; then
+    npm ci --prefer-offline --no-audit --no-fund --loglevel=error
+fi
 
 # The host may still be starting: wait up to 60 s for its device list.
 for _ in $(seq 60); do
