@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Browser test of the hotcold host page against a running host.
-#   tests/browser/run.sh BASE_URL ARTIFACTS_DIR      e.g. run.sh http://127.0.0.1:8080 artifacts/browser
+#   tests/browser/run.sh BASE_URL ARTIFACTS_DIR [test_page.js options, e.g. --wait-archive 180]
+#   e.g. run.sh http://127.0.0.1:8080 artifacts/browser
 # Needs Debian's chromium (apt-get install chromium; set CHROMIUM=/path to use another) and Node + npm.
 # Installs playwright-core from the lock (npm ci; from npm's cache once it has been fetched), then runs
 # test_page.js: screenshots land in ARTIFACTS_DIR, the exit status is non-zero on any failed check.
 set -euo pipefail
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 BASE_URL ARTIFACTS_DIR" >&2
+if [ $# -lt 2 ]; then
+    echo "usage: $0 BASE_URL ARTIFACTS_DIR [--wait-archive SECONDS]" >&2
     exit 2
 fi
 base_url=$1
-artifacts=$2
+artifacts=$(realpath -m "$2")
+shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 chromium=${CHROMIUM:-/usr/bin/chromium}
 
@@ -41,4 +43,4 @@ for _ in $(seq 60); do
 done
 
 mkdir -p "$artifacts"
-exec node "$here/test_page.js" --base-url "$base_url" --artifacts "$artifacts" --chromium "$chromium"
+exec node "$here/test_page.js" --base-url "$base_url" --artifacts "$artifacts" --chromium "$chromium" "$@"
