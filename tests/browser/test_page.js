@@ -377,10 +377,14 @@ async function main() {
   await check('an old capture shows the stale state', page, async () => {
     // Answer latest.jpg with a Last-Modified 60 s in the past; the page must turn stale within a second or two.
     await page.route('**/hot/captures/latest.jpg*', async (route) => {
-      const resp = await route.fetch();
-      const headers = { ...resp.headers(), 'last-modified': new Date(Date.now() - 60000).toUTCString(), date: new Date().toUTCString() };
-      delete headers.etag;
-      await route.fulfill({ response: resp, headers });
+      try {
+        const resp = await route.fetch();
+        const headers = { ...resp.headers(), 'last-modified': new Date(Date.now() - 60000).toUTCString(), date: new Date().toUTCString() };
+        delete headers.etag;
+        await route.fulfill({ response: resp, headers });
+      } catch (_) {
+        /* a poll still in flight when the route is removed */
+      }
     });
     try {
       await page.evaluate(() => window.scrollTo(0, 0));
@@ -393,7 +397,7 @@ async function main() {
       await shot(page, 'stale');
       return text;
     } finally {
-      await page.unroute('**/hot/captures/latest.jpg*');
+      await page.unrouteAll({ behavior: 'wait' });
     }
   });
 
@@ -439,6 +443,11 @@ async function main() {
   console.log(`${results.length - failed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
 }
+
+process.on('unhandledRejection', (err) => {
+  console.error(`test_page.js: unexpected error: ${(err && err.stack) || err}`);
+  process.exit(2);
+});
 
 main().catch((err) => {
   console.error(`test_page.js: ${err.stack || err}`);
