@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export HOTCOLD_NOFILE := $(shell ulimit -Hn)
 export HOTCOLD_NPROC := 32768
 
-.PHONY: help setup image demo demo-clean lint unit molecule test clean
+.PHONY: help setup image web demo demo-clean lint unit browser molecule test clean
 
 help:
 	@echo "make demo    provision a local container capture host and show files flowing RAM -> SD"
@@ -35,7 +35,11 @@ $(VENV)/.installed: requirements-dev.txt
 image: setup
 	@images/build-test-image.sh >/dev/null
 
-demo: image
+# The host page (web/dist, with hls.js from the npm registry): the stream_endpoints role ships it.
+web: setup
+	@web/build.sh >/dev/null
+
+demo: image web
 	@scripts/demo.sh
 
 demo-clean:
@@ -49,10 +53,14 @@ lint: setup
 unit: setup
 	pytest
 
-molecule: image
+# The page against a local fake host (real JPEGs and HLS from ffmpeg): quick, no containers.
+browser: web
+	tests/browser/check-fake.sh artifacts/browser-fake
+
+molecule: image web
 	molecule test --all
 
-test: lint unit molecule
+test: lint unit browser molecule
 
 clean: demo-clean
 	rm -rf $(VENV) .pytest_cache
