@@ -21,7 +21,10 @@ from hotcold.watcher import ALL, Watcher
 log = logging.getLogger("hotcold.daemon")
 
 HEARTBEAT_SECONDS = 2.0
-MAX_SLEEP = 1.0  # the loop turns at least once a second (watchdog pings)
+MAX_SLEEP = 1.0  # the loop turns at least once a second
+# sd_notify sends on a blocking datagram socket: a receiver that reads slowly would stall the loop,
+# so watchdog pings are rate-limited (WatchdogSec=30 needs one every 15 s at the latest).
+WATCHDOG_SECONDS = 1.0
 
 
 class Daemon:
@@ -58,6 +61,7 @@ class Daemon:
         next_rescan = time.monotonic() + cfg.archive.rescan_seconds
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
         pending = {}  # device -> monotonic time of its first unprocessed event
+        next_ping = 0.0
         while not self.stop:
             mono = time.monotonic()
             deadline = min(next_rescan, next_beat, mono + MAX_SLEEP)
@@ -97,7 +101,9 @@ class Daemon:
                     log.exception("%s: archive pass failed", d)
                     arch.states[d].counters["errors"] += 1
             arch.write_ram_indexes()
-            sysd.notify("WATCHDOG=1")
+            if mono >= next_ping:  # only reached while the loop really turns: a hung loop is caught
+                sysd.notify("WATCHDOG=1")
+                next_ping = mono + WATCHDOG_SECONDS
             if mono >= next_beat:
                 self._heartbeat(started)
                 sysd.notify("STATUS=" + arch.status_line())

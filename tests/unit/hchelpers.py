@@ -36,6 +36,11 @@ def produce(hot_dir, kind, n, data=None, mtime=None, size=2048):
     return final, hashlib.sha256(data).hexdigest()
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()

@@ -13,7 +13,7 @@ from hotcold import metadata
 from hotcold.archiver import Archiver
 from hotcold.clock import FixedClock
 
-from hchelpers import name_for, produce, sha256, write_live
+from hchelpers import read, name_for, produce, sha256, write_live
 
 UTC = ZoneInfo("UTC")
 
@@ -332,13 +332,13 @@ def test_restart_rebuilds_the_current_hour_indexes_from_the_sd(env):
     a = make(env, FixedClock(t + 10), hot_limits={"thumbnails": 1, "segments": 1}, archive={"segment_margin": 0})
     a.run_once()
     idx = os.path.join(env.hot("cam1"), "index")
-    before = {n: open(os.path.join(idx, n)).read() for n in sorted(os.listdir(idx))}
+    before = {n: read(os.path.join(idx, n)) for n in sorted(os.listdir(idx))}
     assert set(before) == {"thumbnails_10.json", "segments_10.m3u8", "segments_10.json"}
     for n in os.listdir(idx):
         os.unlink(os.path.join(idx, n))
     b = make(env, FixedClock(t + 11), hot_limits={"thumbnails": 1, "segments": 1})
     b.recover()
-    after = {n: open(os.path.join(idx, n)).read() for n in sorted(os.listdir(idx))}
+    after = {n: read(os.path.join(idx, n)) for n in sorted(os.listdir(idx))}
     assert after == before
 
 
@@ -350,10 +350,10 @@ def test_stale_event_playlist_of_a_past_hour_is_finalized_on_start(env):
     a = make(env, FixedClock(t + 10))
     a.flush()
     p = os.path.join(env.archive("cam1", "segments", 10), "archive.m3u8")
-    assert "#EXT-X-ENDLIST" not in open(p).read()
+    assert "#EXT-X-ENDLIST" not in read(p)
     b = make(env, FixedClock(t + 3600))
     b.recover()
-    pl = open(p).read()
+    pl = read(p)
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in pl and "#EXT-X-ENDLIST" in pl
 
 

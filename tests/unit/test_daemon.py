@@ -5,36 +5,48 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 
 import pytest
 
-from hchelpers import produce, sha256, write_live
+from hchelpers import read, produce, sha256, write_live
 
 
 @pytest.fixture
 def notify_socket(tmp_path):
+    """A stand-in for systemd's notify socket, read continuously like systemd does."""
     path = str(tmp_path / "notify.sock")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(path)
     s.settimeout(0.05)
     msgs = []
+    done = threading.Event()
 
-    def drain():
-        while True:
+    def reader():
+        while not done.is_set():
             try:
                 msgs.append(s.recv(4096).decode())
             except socket.timeout:
-                return msgs
+                pass
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+
+    def drain():
+        return list(msgs)
 
     yield path, drain
+    done.set()
+    t.join(timeout=2)
     s.close()
 
 
 def start(env, notify=None, **cfg):
     env.write_config(**cfg)
     extra = {"NOTIFY_SOCKET": notify} if notify else {}
-    return env.popen("archive", env=extra, stderr=open(os.path.join(env.tmp, "daemon.log"), "ab"))
+    with open(os.path.join(env.tmp, "daemon.log"), "ab") as err:
+        return env.popen("archive", env=extra, stderr=err)
 
 
 def stop(p, sig=signal.SIGTERM, timeout=20):
@@ -58,13 +70,13 @@ def test_ready_watchdog_status_and_heartbeat(env, notify_socket, wait_for):
         wait_for(lambda: any("STATUS=" in m and "cam2: 0 archived, 0 dropped" in m for m in drain()),
                  what="STATUS line")
         hb = os.path.join(env.run_dir, "archiver.json")
-        doc = json.load(open(hb))
+        doc = json.loads(read(hb))
         assert doc["pid"] == p.pid and set(doc["devices"]) == {"cam1", "cam2"}
         for d in doc["devices"].values():
             for k in ("archived", "dropped", "errors", "sd_ok"):
                 assert k in d
         t1 = doc["time"]
-        wait_for(lambda: json.load(open(hb))["time"] > t1, timeout=5, what="heartbeat rewritten")
+        wait_for(lambda: json.loads(read(hb))["time"] > t1, timeout=5, what="heartbeat rewritten")
     finally:
         assert stop(p) == 0, log(env)
     assert any("STOPPING=1" in m for m in drain())

@@ -11,6 +11,8 @@ from hotcold.archiver import Archiver
 from hotcold.clock import FixedClock
 from hotcold.playlist import parse_live
 
+from hchelpers import read
+
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
 
@@ -57,14 +59,14 @@ def test_finished_hour_playlist_is_vod_and_decodes(env):
     assert len(hours) == 1 or len(hours) == 2  # a run across an hour boundary splits in two
     for h in hours:
         pl = os.path.join(env.archive("cam1", "segments", h), "archive.m3u8")
-        text = open(pl).read()
+        text = read(pl)
         assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and text.rstrip().endswith("#EXT-X-ENDLIST")
         r = decode(pl)
         assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
     if len(hours) == 1:
         pl = os.path.join(env.archive("cam1", "segments", hours[0]), "archive.m3u8")
         assert frames(pl) == 60, "all 6 s at 10 fps decoded"
-        text = open(pl).read()
+        text = read(pl)
         # PDT and EXTINF carried over from the live playlist for the segments it listed
         for s in live.segments:
             assert f"#EXT-X-PROGRAM-DATE-TIME:{s.program_date_time}\n#EXTINF:{s.duration:.6f},\n{s.name}" in text
@@ -82,7 +84,7 @@ def test_restart_with_a_number_jump_gets_a_discontinuity_and_still_decodes(env):
     a.recover()
     a.flush()
     hours = [h for h in os.listdir(env.archive("cam1", "segments")) if h.isdigit()]
-    texts = [open(os.path.join(env.archive("cam1", "segments", h), "archive.m3u8")).read() for h in hours]
+    texts = [read(os.path.join(env.archive("cam1", "segments", h), "archive.m3u8")) for h in hours]
     assert any("#EXT-X-DISCONTINUITY\n" in t for t in texts) or len(hours) == 2
     for h in hours:
         r = decode(os.path.join(env.archive("cam1", "segments", h), "archive.m3u8"))
