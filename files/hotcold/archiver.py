@@ -304,9 +304,8 @@ class Archiver:
         gone = set()
         if not files:
             return gone
-        if not st.sd_ok and now < st.sd_retry_at:
-            if mode != FLUSH:
-                gone |= self._drop(st, files)
+        if not st.sd_ok and now < st.sd_retry_at and mode != FLUSH:  # a flush always tries the SD
+            gone |= self._drop(st, files)
             return gone
         for start in range(0, len(files), BATCH_MAX):
             chunk = files[start:start + BATCH_MAX]

@@ -89,8 +89,9 @@ def evaluate(config, now):
         if beat is None:
             dh.checks.append(Check(dev, "archiver", CRIT, f"no heartbeat in {heartbeat.path(config.run_dir)}"))
         elif beat_age > h.heartbeat_max_age_seconds or not alive:
-            why = f"heartbeat {beat_age:.0f}s old" if alive else f"pid {beat.get('pid')} is not running"
-            dh.checks.append(Check(dev, "archiver", CRIT, f"{why} (limit {h.heartbeat_max_age_seconds:g}s)"))
+            why = (f"heartbeat {beat_age:.0f}s old (limit {h.heartbeat_max_age_seconds:g}s)" if alive
+                   else f"pid {beat.get('pid')} is not running (last heartbeat {max(beat_age, 0):.0f}s ago)")
+            dh.checks.append(Check(dev, "archiver", CRIT, why))
         elif dstate is None:
             dh.checks.append(Check(dev, "archiver", CRIT, "the running archiver does not serve this device"))
         elif not dstate.get("sd_ok", True):

@@ -50,6 +50,6 @@ def cleanup(config, now):
                 removed, n = retire_folder(kdir, h)
                 out.append(Expired(dev, kind, h, day, n, removed))
                 if removed:
-                    log.info("%s: %s/%d of %s expired (retention %dh): %d file(s) deleted", dev, kind, h, day,
+                    log.debug("%s: %s/%d of %s expired (retention %dh): %d file(s) deleted", dev, kind, h, day,
                              config.retention_hours[kind], n)
     return out, swept
