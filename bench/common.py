@@ -409,7 +409,7 @@ def wait_heartbeat(run_dir, proc, timeout=30):
         if os.path.exists(hb):
             return True
         time.sleep(0.05)
-    raise RuntimeError("hotcold archiver wrote no heartbeat within 30 s")
+    raise RuntimeError(f"hotcold archiver wrote no heartbeat within {timeout} s")
 
 
 def read_heartbeat(run_dir):
