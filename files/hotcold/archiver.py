@@ -25,7 +25,7 @@ from hotcold import latest as latest_mod
 from hotcold.clock import Clock
 from hotcold.fsutil import disk_usage, unlink_quiet
 from hotcold.hours import OLDER, hour_key, prepare_hour_folder
-from hotcold.indexes import HourIndex, finalize_stale_playlists
+from hotcold.indexes import HourIndex, repair_past_hours
 from hotcold.layout import HOT_KINDS, LATEST_LINK, is_temp, layouts, number_of
 from hotcold.mover import MoveItem, complete_half_done, move_batch, remove_temp_files
 from hotcold.playlist import Segment, format_pdt, read_live
@@ -36,7 +36,11 @@ NORMAL = "normal"
 DRAIN = "drain"
 FLUSH = "flush"
 
-BATCH_MAX = 400  # files per durable batch (one syncfs each)
+# One durable batch (one syncfs) holds at most this many files / bytes, so that after an SD outage or
+# at a flush a batch still ends within seconds on a slow card: a batch that never finished before
+# the next crash or watchdog kill would make no progress at all.
+BATCH_MAX = 400
+BATCH_MAX_BYTES = 16 * 1024 * 1024
 RAM_INDEX_INTERVAL = 1.0  # at most one RAM index rewrite per second per device and hour
 LIVE_MEMORY = 2000  # segment durations/PDTs remembered from the live playlist
 
@@ -93,6 +97,7 @@ class Archiver:
         self.tz = config.tz
         self.clock = clock or Clock()
         self.states = {d: DeviceState(lay) for d, lay in layouts(config).items()}
+        self.on_progress = None  # called after each batch (the daemon pings the watchdog)
 
     def now(self):
         return self.clock.time()
@@ -117,10 +122,11 @@ class Archiver:
                          st.device, removed, done)
             # RAM indexes are derived data: drop them and rebuild the current hour from the SD
             _clear_dir(lay.index_dir)
+            in_ram = {hour_key(f.mtime, self.tz) for lst in self.scan(st).values() for f in lst}
             try:
-                finalize_stale_playlists(lay, self.cfg.url_prefix, self.tz, cur, log)
+                repair_past_hours(lay, self.cfg.url_prefix, self.tz, cur, in_ram, log)
             except OSError as e:
-                log.error("%s: cannot finalize old playlists: %s", st.device, e)
+                log.error("%s: cannot write past hours' indexes: %s", st.device, e)
             idx = HourIndex.rebuild(lay, cur, self.cfg.url_prefix, self.tz)
             st.indexes[cur] = idx
             if idx.dirty and os.path.isdir(lay.hot):
@@ -307,8 +313,7 @@ class Archiver:
         if not st.sd_ok and now < st.sd_retry_at and mode != FLUSH:  # a flush always tries the SD
             gone |= self._drop(st, files)
             return gone
-        for start in range(0, len(files), BATCH_MAX):
-            chunk = files[start:start + BATCH_MAX]
+        for start, chunk in _chunks(files):
             items = []
             segs = {}
             try:
@@ -365,6 +370,8 @@ class Archiver:
                 log.info("%s: the SD card takes files again: archiving resumed", st.device)
                 st.sd_ok = True
                 st.sd_error = None
+            if self.on_progress is not None:
+                self.on_progress()
         return gone
 
     def _sd_failed(self, st, err, now):
@@ -482,6 +489,19 @@ class Archiver:
                 s += " (SD FAILING)"
             parts.append(s)
         return "; ".join(parts)
+
+
+def _chunks(files):
+    """Yield (start index, files) batches bounded by BATCH_MAX files and BATCH_MAX_BYTES."""
+    start = 0
+    while start < len(files):
+        end = start
+        size = 0
+        while end < len(files) and end - start < BATCH_MAX and (end == start or size + files[end].size <= BATCH_MAX_BYTES):
+            size += files[end].size
+            end += 1
+        yield start, files[start:end]
+        start = end
 
 
 def _clear_dir(d):

@@ -48,12 +48,15 @@ class Daemon:
             signal.signal(s, self._signal)
         signal.set_wakeup_fd(self.wfd, warn_on_full_buffer=False)
         started = arch.now()
+        self._next_ping = 0.0
+        arch.on_progress = self._ping_if_ready
         watcher = Watcher(layouts(cfg))
         watcher.ensure()
         arch.recover()
         arch.run_once(NORMAL)
         self._heartbeat(started)
         sysd.notify("READY=1\nSTATUS=" + arch.status_line())
+        self._ready = True
         log.info("archiver ready: %d device(s) %s, base %s", len(cfg.devices), ", ".join(cfg.devices),
                  cfg.base_path)
 
@@ -61,7 +64,6 @@ class Daemon:
         next_rescan = time.monotonic() + cfg.archive.rescan_seconds
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
         pending = {}  # device -> monotonic time of its first unprocessed event
-        next_ping = 0.0
         while not self.stop:
             mono = time.monotonic()
             deadline = min(next_rescan, next_beat, mono + MAX_SLEEP)
@@ -101,9 +103,7 @@ class Daemon:
                     log.exception("%s: archive pass failed", d)
                     arch.states[d].counters["errors"] += 1
             arch.write_ram_indexes()
-            if mono >= next_ping:  # only reached while the loop really turns: a hung loop is caught
-                sysd.notify("WATCHDOG=1")
-                next_ping = mono + WATCHDOG_SECONDS
+            self._ping()  # only reached while the loop really turns: a hung loop is caught
             if mono >= next_beat:
                 self._heartbeat(started)
                 sysd.notify("STATUS=" + arch.status_line())
@@ -116,6 +116,18 @@ class Daemon:
         watcher.close()
         log.info("stopped (%s)", arch.status_line())
         return 0 if ok else 1
+
+    def _ping(self):
+        mono = time.monotonic()
+        if mono >= self._next_ping:
+            sysd.notify("WATCHDOG=1")
+            self._next_ping = mono + WATCHDOG_SECONDS
+
+    def _ping_if_ready(self):
+        # a long pass (backlog after an SD outage, a flush) that completes batch after batch is
+        # progress, not a hang: keep the watchdog fed between batches
+        if getattr(self, "_ready", False):
+            self._ping()
 
     def _drain_wakeups(self):
         try:

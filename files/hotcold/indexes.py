@@ -154,31 +154,40 @@ def _dumps(doc):
     return json.dumps(doc, separators=(",", ":")) + "\n"
 
 
-def finalize_stale_playlists(layout, url_prefix, tz, now_key, log=None):
-    """An SD ``archive.m3u8`` left as EVENT (flush during its hour, then a stop) whose hour is over
-    is rewritten as VOD + ENDLIST. Returns the hours fixed."""
-    from hotcold.playlist import is_ended
+def repair_past_hours(layout, url_prefix, tz, now_key, skip_keys=(), log=None):
+    """At start: give every past hour folder its SD indexes if it lacks them or its playlist was left
+    as EVENT (a flush during its hour then a stop, or a crash that lost the RAM copies). Hours that
+    still have files in RAM (``skip_keys``) are left for the archiver to close. Returns the keys fixed."""
     from hotcold.hours import HourKey
+    from hotcold.playlist import is_ended
 
     fixed = []
     for h in range(24):
-        sdir = layout.hour_dir("segments", h)
-        p = os.path.join(sdir, ARCHIVE_PLAYLIST)
-        if is_ended(p) is not False:
-            continue
-        day = read_marker(sdir)
-        if day is None:
-            continue
-        key = HourKey(day, h)
-        if key >= now_key:
-            continue
-        idx = HourIndex.rebuild(layout, key, url_prefix, tz)
-        if idx.segments:
+        keys = set()
+        for kind in ("thumbnails", "segments"):
+            d = layout.hour_dir(kind, h)
+            day = read_marker(d)
+            if day is None:
+                continue
+            key = HourKey(day, h)
+            if key >= now_key or key in skip_keys:
+                continue
+            if kind == "segments":
+                ended = is_ended(os.path.join(d, ARCHIVE_PLAYLIST))
+                if ended is True:
+                    continue
+            elif os.path.exists(os.path.join(d, INDEX_JSON)):
+                continue
+            if any(number_of(kind, n) is not None for n in _names(d)):
+                keys.add(key)
+        for key in sorted(keys):
+            idx = HourIndex.rebuild(layout, key, url_prefix, tz)
             idx.write_sd(ended=True)
-            fixed.append(h)
+            fixed.append(key)
             if log:
-                log.info("%s: segments/%d/archive.m3u8 of %s finalized (VOD + ENDLIST)", layout.device, h, day)
+                log.info("%s: hour %s indexes written to the SD (%d thumbnails, %d segments, VOD + ENDLIST)",
+                         layout.device, key, len(idx.thumbnails), len(idx.segments))
     return fixed
 
 
-__all__ = ["HourIndex", "finalize_stale_playlists", "segment_from_record", "hour_start"]
+__all__ = ["HourIndex", "repair_past_hours", "segment_from_record", "hour_start"]

@@ -370,3 +370,26 @@ def test_latest_link_follows_the_newest_capture(env):
     a.on_capture("cam1", "capture_3.jpg")  # the inotify fast path
     assert os.readlink(os.path.join(hot, "latest.jpg")) == "capture_3.jpg"
     assert not [n for n in os.listdir(hot) if n.endswith(".hctmp")]
+
+
+def test_past_hour_that_lost_its_ram_indexes_gets_them_on_start(env):
+    env.add_device("cam1")
+    t = ts("2024-03-01 10:15:00")
+    for n in range(4):
+        produce(env.hot("cam1", "thumbnails"), "thumbnails", n, mtime=t + n)
+        produce(env.hot("cam1", "segments"), "segments", n, mtime=t + n)
+    produce(env.hot("cam1", "thumbnails"), "thumbnails", 9, mtime=t + 3600)  # hour 11, stays in RAM
+    a = make(env, FixedClock(t + 10), hot_limits={"thumbnails": 1, "segments": 1})
+    a.run_once()  # hour 10 still open: its indexes exist only in RAM
+    assert not os.path.exists(os.path.join(env.archive("cam1", "thumbnails", 10), "index.json"))
+    # power loss: RAM gone except what we keep for the test; restart an hour later
+    for n in os.listdir(os.path.join(env.hot("cam1"), "index")):
+        os.unlink(os.path.join(env.hot("cam1"), "index", n))
+    os.unlink(os.path.join(env.hot("cam1", "segments"), "segment_3.ts"))
+    b = make(env, FixedClock(t + 3700), hot_limits={"thumbnails": 1, "segments": 1})
+    b.recover()
+    with open(os.path.join(env.archive("cam1", "thumbnails", 10), "index.json")) as f:
+        assert json.load(f)["count"] == 4
+    pl = read(os.path.join(env.archive("cam1", "segments", 10), "archive.m3u8"))
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in pl and pl.rstrip().endswith("#EXT-X-ENDLIST")
+    assert [ln for ln in pl.splitlines() if ln.endswith(".ts")] == ["segment_0.ts", "segment_1.ts", "segment_2.ts"]
