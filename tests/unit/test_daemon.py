@@ -182,3 +182,51 @@ def test_logs_go_to_stderr_outside_systemd_never_to_tmp(env, wait_for):
         assert stop(p) == 0
     assert "stopped" in log(env)
     assert not [n for n in set(os.listdir("/tmp")) - before if "hotcold" in n or n.endswith(".log")]
+
+
+def test_watcher_reports_renames_into_place_and_follows_a_tmpfs_mounted_later(env):
+    from hotcold.layout import DeviceLayout
+    from hotcold.watcher import Watcher
+
+    env.add_device("cam1", mount=False)
+    w = Watcher({"cam1": DeviceLayout(env.base, "cam1")})
+    try:
+        w.ensure()
+        produce(env.hot("cam1", "captures"), "captures", 1)
+        assert ("cam1", "captures", "capture_1.jpg") in w.poll(1.0)
+        # the tmpfs is mounted over hot/ after the archiver started: the old watch sees nothing
+        env.tmpfs(env.hot("cam1"), "8M")
+        for k in ("captures", "thumbnails", "segments"):
+            os.makedirs(env.hot("cam1", k))
+        produce(env.hot("cam1", "captures"), "captures", 2)
+        assert w.poll(0.3) == []
+        w.ensure()  # what every rescan does
+        produce(env.hot("cam1", "captures"), "captures", 3)
+        with open(os.path.join(env.hot("cam1", "thumbnails"), "capture_4_thumbnail.jpg.tmp"), "wb") as f:
+            f.write(b"still being written")  # FFmpeg's temp name: no event for it
+        write_live(env.hot("cam1", "segments"), [7, 8])
+        got = w.poll(1.0)
+        got += w.poll(0.2)
+        assert ("cam1", "captures", "capture_3.jpg") in got
+        assert ("cam1", "playlist", "output.m3u8") in got
+        assert not [g for g in got if g[1] == "thumbnails"]
+    finally:
+        w.close()
+
+
+def test_journald_under_systemd_stderr_otherwise():
+    import logging
+
+    from hotcold import sysd
+    from systemd.journal import JournalHandler
+
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    try:
+        assert isinstance(sysd.setup_logging(environ={"INVOCATION_ID": "abc"}), JournalHandler)
+        assert isinstance(sysd.setup_logging(environ={"JOURNAL_STREAM": "8:1234"}), JournalHandler)
+        h = sysd.setup_logging(environ={})
+        assert type(h) is logging.StreamHandler and h.stream is __import__("sys").stderr
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
