@@ -91,7 +91,8 @@ def run(quick, args):
     shape = "roles/capture/templates/hotcold-capture.j2" if os.path.exists(TEMPLATE) else "field notes section 2"
     sec.setup.append(f"{seconds} s of recording{' (--quick; the full run records 300 s)' if quick else ''}, "
                      f"one FFmpeg with the command shape of {shape}, outputs tee'd to every mode at once "
-                     f"(byte-identical input). Per device-hour = measured x 3600 / {seconds}. "
+                     f"(byte-identical input). Per device-hour = measured x 3600 / recorded seconds "
+                     f"(= 1 s segments FFmpeg produced). "
                      f"Median column: median of the per-{minute} s write I/O counts, x 3600 / {minute}.")
     mark = RES.mark()
     try:
@@ -99,8 +100,11 @@ def run(quick, args):
     finally:
         RES.unwind_to(mark)
     res = {k: v for k, v in raw.items() if isinstance(v, dict)}
-    per_h = 3600.0 / seconds
     a = res["direct"]
+    # Normalise by what FFmpeg recorded (1 s segments), not by wall time: under load FFmpeg can fall
+    # behind -re and record less than `seconds`.
+    recorded = a["segments"] or seconds
+    per_h = 3600.0 / recorded
     sec.headers = ["mode", "write I/Os / dev-h", "median per-window write I/Os / dev-h", "vs direct",
                    "MB written / dev-h", "vs direct", "files created / dev-h", "media files on SD / dev-h",
                    "MB of media archived / dev-h", "write amplification", "archive batches / dev-h",
@@ -133,7 +137,8 @@ def run(quick, args):
         if r.get("left_in_ram"):
             sec.notes.append(f"{m}: {r['left_in_ram']} media file(s) still in RAM after the archiver's flush")
     sec.notes.append(f"FFmpeg produced {res['direct']['media_n']} media files "
-                     f"({res['direct']['media_bytes'] / 1e6:.1f} MB) in {seconds} s; its exit code {raw['ffmpeg_rc']}.")
+                     f"({res['direct']['media_bytes'] / 1e6:.1f} MB) and {recorded} segments in {seconds} s of wall time; "
+                     f"its exit code {raw['ffmpeg_rc']}.")
     if "hotcold" not in res:
         sec.check("hotcold runs", problem, None)
         return sec, raw
@@ -226,6 +231,8 @@ def _measure(modes, seconds, minute):
             r["ios_median"] *= 3600.0 / minute
         sd_dev = os.stat(sds[m].mnt).st_dev
         r["media_n"], r["media_bytes"] = media_on(os.path.join(sds[m].mnt, DEVICE), skip_dev=sd_dev)
+        if m == "direct":
+            r["segments"] = sum(1 for f in os.listdir(os.path.join(hots[m], "segments")) if MEDIA["segments"].match(f))
         if m != "direct":
             r["left_in_ram"] = media_on(hots[m])[0]
         r["amp"] = r["bytes"] / r["media_bytes"] if r["media_bytes"] else None

@@ -88,7 +88,7 @@ def converge(inv, forks, logpath):
 
 def run(quick, args):
     sec = Section(NAME, TITLE)
-    problem = prerequisites()
+    problem = "full mode only (a converge takes minutes)" if quick else prerequisites()
     forks = _forks()
     sizes = (1, 4)
     sec.headers = ["hosts", "first converge s", "vs 1 host", "no-change re-run s", "re-run / first", "changed in re-run",
