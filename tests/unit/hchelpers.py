@@ -8,7 +8,22 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FILES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "files")
-PYTHON = sys.executable  # the project venv: Debian's python3 with --system-site-packages
+
+
+def _host_python():
+    """The CLI runs under Debian's /usr/bin/python3 with Debian's packages, as on hosts, when that
+    interpreter has them (apt: python3-yaml python3-jsonschema python3-pyinotify python3-systemd);
+    otherwise under the interpreter running the tests (the project venv)."""
+    deb = "/usr/bin/python3"
+    if os.path.exists(deb):
+        r = subprocess.run([deb, "-c", "import yaml, jsonschema, pyinotify, systemd.daemon, systemd.journal"],
+                           capture_output=True)
+        if r.returncode == 0:
+            return deb
+    return sys.executable
+
+
+PYTHON = _host_python()
 
 KIND_NAME = {
     "captures": "capture_{n}.jpg",
