@@ -110,7 +110,7 @@ class Archiver:
         for st in self.states.values():
             lay = st.layout
             try:
-                removed = remove_temp_files(lay)
+                removed = remove_temp_files(lay, now)
                 done = complete_half_done(lay, self.tz, now)
             except OSError as e:
                 log.error("%s: recovery failed: %s", st.device, e)

@@ -116,16 +116,29 @@ def retire_folder(kind_dir, hour):
     return bool(names), sum(1 for n in names if not n.startswith("."))
 
 
-def sweep_trash(kind_dir):
-    """Remove leftover trash folders (a crash between rename and rmtree). Returns how many."""
+TRASH_MIN_AGE = 60.0  # seconds; younger trash may still be being removed by a live run
+
+
+def sweep_trash(kind_dir, now=None, min_age=TRASH_MIN_AGE):
+    """Remove trash folders left by a crash between rename and rmtree. Only trash renamed more than
+    ``min_age`` s ago (rename sets the folder's ctime): a concurrent run's fresh trash is its own
+    business. Returns how many were removed."""
+    import time
+
     n = 0
+    now = time.time() if now is None else now
     try:
         with os.scandir(kind_dir) as it:
-            names = [e.name for e in it if e.name.startswith(TRASH_PREFIX)]
+            found = [e for e in it if e.name.startswith(TRASH_PREFIX)]
     except FileNotFoundError:
         return 0
-    for name in names:
-        shutil.rmtree(os.path.join(kind_dir, name), ignore_errors=True)
+    for e in found:
+        try:
+            if now - e.stat(follow_symlinks=False).st_ctime < min_age:
+                continue
+        except FileNotFoundError:
+            continue
+        shutil.rmtree(e.path, ignore_errors=True)
         n += 1
     return n
 

@@ -190,12 +190,12 @@ def _unlink_tmp(it):
 # ---------------------------------------------------------------- recovery
 
 
-def remove_temp_files(layout):
+def remove_temp_files(layout, now=None):
     """Delete hotcold temp files left in the device's archive by a crash; sweep trash folders."""
     removed = 0
     for kind in ARCHIVE_KINDS:
         kdir = layout.kind_dir(kind)
-        sweep_trash(kdir)
+        sweep_trash(kdir, now)
         try:
             with os.scandir(kdir) as it:
                 hours = [e.path for e in it if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]

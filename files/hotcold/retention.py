@@ -37,7 +37,7 @@ def cleanup(config, now):
             kdir = lay.kind_dir(kind)
             if not os.path.isdir(kdir):
                 continue
-            swept += sweep_trash(kdir)
+            swept += sweep_trash(kdir, now)
             retention = config.retention_hours[kind] * 3600.0
             for h in range(24):
                 hdir = os.path.join(kdir, str(h))
