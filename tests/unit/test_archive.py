@@ -393,3 +393,28 @@ def test_past_hour_that_lost_its_ram_indexes_gets_them_on_start(env):
     pl = read(os.path.join(env.archive("cam1", "segments", 10), "archive.m3u8"))
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in pl and pl.rstrip().endswith("#EXT-X-ENDLIST")
     assert [ln for ln in pl.splitlines() if ln.endswith(".ts")] == ["segment_0.ts", "segment_1.ts", "segment_2.ts"]
+
+
+def test_ram_thumbnail_index_is_rewritten_at_most_once_a_second(env):
+    env.add_device("cam1")
+    th = env.hot("cam1", "thumbnails")
+    t = ts("2024-03-01 10:15:00")
+    clock = FixedClock(t)
+    a = make(env, clock, hot_limits={"thumbnails": 1})
+    idx = os.path.join(env.hot("cam1"), "index", "thumbnails_10.json")
+    counts = []
+    for i in range(12):  # 4 thumbnails a second for 3 s, as the daemon loop would see them
+        produce(th, "thumbnails", i, mtime=clock.now)
+        a.pass_device("cam1")
+        a.write_ram_indexes()
+        if os.path.exists(idx):
+            with open(idx) as f:
+                counts.append(json.load(f)["count"])
+        clock.advance(0.25)
+    # 11 thumbnails archived one by one over 3 s, but the RAM index changed at most once a second
+    assert len(counts) == 11 and counts == sorted(counts), counts
+    assert len(set(counts)) <= 4, counts
+    clock.advance(1)
+    a.write_ram_indexes()
+    with open(idx) as f:
+        assert json.load(f)["count"] == 11, "the last change is written within a second"
