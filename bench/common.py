@@ -128,7 +128,7 @@ def mount_tmpfs(path, size="100M"):
 class LoopSD:
     """ext4 on a loop device: the "SD card". Counters from /sys/block/loopN/stat."""
 
-    def __init__(self, parent, size_mb, name="sd"):
+    def __init__(self, parent, size_mb, name="sd", inodes=None):
         self.image = os.path.join(parent, f"{name}.img")
         self.mnt = os.path.join(parent, name)
         with open(self.image, "wb") as f:
@@ -136,7 +136,8 @@ class LoopSD:
         self.dev = run(["losetup", "--find", "--show", self.image]).stdout.strip()
         RES.push(f"losetup -d {self.dev}", lambda dev=self.dev: run(["losetup", "-d", dev], check=False))
         # No lazy init: ext4lazyinit would write in the background during the measurement.
-        run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", self.dev])
+        run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"]
+            + (["-N", str(inodes)] if inodes else []) + [self.dev])
         os.makedirs(self.mnt, exist_ok=True)
         run(["mount", "-t", "ext4", self.dev, self.mnt])
         self._umount_token = RES.push(f"umount {self.mnt}", lambda: _umount(self.mnt))
