@@ -126,7 +126,7 @@ def test_kill_9_at_random_instants_loses_and_tears_nothing(env, kill_rounds):
                 except FileNotFoundError:
                     pass
                 time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 0.4))
+            time.sleep(rng.uniform(0.0, 0.3))
             p.send_signal(signal.SIGKILL)
             p.wait(timeout=10)
             assert p.returncode == -signal.SIGKILL, f"round {rnd}: the archiver exited by itself ({p.returncode})"
