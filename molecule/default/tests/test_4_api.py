@@ -10,7 +10,8 @@ import pytest
 def get(host, path):
     """(status, body) of a GET through the host's nginx; --path-as-is keeps '..' as the attacker sent it."""
     result = host.run(
-        f"curl -s --path-as-is -o /tmp/body -w '%{{http_code}}' {shlex.quote('http://127.0.0.1' + path)}; echo; cat /tmp/body"
+        f"curl -s --path-as-is -o /tmp/body -w '%{{http_code}}' {shlex.quote('http://127.0.0.1' + path)};"
+        " echo; cat -v /tmp/body"
     )
     status, _, body = result.stdout.partition("\n")
     return int(status), body
