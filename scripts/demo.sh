@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # `make demo`: provision a local podman container as a capture host with site.yml and the demo
 # inventory (test-pattern input, small frames), then show files flowing from RAM to the SD archive.
+# The container has podman's bridge network (still offline: every package is in the image) so its
+# nginx is reachable from this machine on 127.0.0.1:$HOTCOLD_DEMO_PORT (default 8080) only.
 # Safe to re-run: the container and the image are reused, and a second converge changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 name=hotcold-demo
+port=${HOTCOLD_DEMO_PORT:-8080}
 image=$(images/build-test-image.sh)
 
 if ! podman container exists "$name"; then
   echo "demo: starting container $name from $image"
   podman run -d --name "$name" --hostname "$name" \
-    --privileged --systemd=always --runtime=runc --network=none \
+    --privileged --systemd=always --runtime=runc \
+    --publish "127.0.0.1:$port:80" \
     --ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=32768:32768 \
     "$image" /lib/systemd/systemd >/dev/null
 elif [[ "$(podman container inspect -f '{{.State.Running}}' "$name")" != "true" ]]; then
@@ -37,4 +41,5 @@ echo
 echo "demo: health check"
 podman exec "$name" hotcold health || true
 echo
+echo "demo: the host page (live picture, 24-hour strip, archived playback): http://127.0.0.1:$port/"
 echo "demo: inside the host: podman exec -it $name bash   (remove it: make demo-clean)"
