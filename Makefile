@@ -15,11 +15,12 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export HOTCOLD_NOFILE := $(shell ulimit -Hn)
 export HOTCOLD_NPROC := 32768
 
-.PHONY: help setup image web demo demo-clean lint unit browser molecule test clean
+.PHONY: help setup image web demo demo-clean lint unit browser molecule test bench bench-quick clean
 
 help:
 	@echo "make demo    provision a local container capture host and show files flowing RAM -> SD"
 	@echo "make test    lint, unit tests and every molecule scenario (offline)"
+	@echo "make bench   measure SD writes, archiver cost, lookup, cleanup, rollout -> bench/RESULTS.md"
 	@echo "make demo-clean   remove the demo container"
 
 setup: $(VENV)/.installed
@@ -61,6 +62,13 @@ molecule: image web
 	molecule test --all
 
 test: lint unit browser molecule
+
+# Benchmarks (not part of `make test`): root, Debian's python3; the rollout benchmark uses the venv's ansible.
+bench: image web
+	/usr/bin/python3 bench/run.py
+
+bench-quick: image web
+	/usr/bin/python3 bench/run.py --quick
 
 clean: demo-clean
 	rm -rf $(VENV) .pytest_cache
