@@ -5,7 +5,6 @@ import os
 import subprocess
 import time
 
-import hosttools
 
 KINDS = {"captures": "capture_*.jpg", "thumbnails": "capture_*_thumbnail.jpg", "segments": "segment_*.ts"}
 
