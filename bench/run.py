@@ -65,7 +65,7 @@ def _table(headers, rows):
     return lines
 
 
-def header(mach, quick, total):
+def header(mach, quick, total, names=()):
     return "\n".join([
         "# hotcold benchmark results",
         "",
@@ -80,7 +80,8 @@ def header(mach, quick, total):
         f"| RAM | {mach['ram_mb']} MB |",
         f"| kernel | {mach['kernel']} |",
         f"| python / ffmpeg | {mach['python']} / {mach['ffmpeg']} |",
-        f"| mode of the last run | {'--quick' if quick else 'full'}, {total:.0f} s |",
+        f"| last invocation | {'--quick' if quick else 'full'}, {', '.join(names) or 'all'}, {total:.0f} s "
+        f"(each section shows its own mode, date, load and duration) |",
         "",
     ])
 
@@ -121,9 +122,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs (< 5 min in total)")
     p.add_argument("--only", default="", help="comma-separated benchmarks: " + ", ".join(ORDER))
+    p.add_argument("--skip", action="append", default=[], metavar="NAME:REASON",
+                   help="record benchmark NAME as NOT RUN with REASON instead of running it")
     p.add_argument("--out", default=os.path.join(common.BENCH, "RESULTS.md"))
     args = p.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()] or ORDER
+    skips = dict(s.split(":", 1) for s in args.skip if ":" in s)
+    names += [n for n in skips if n not in names]
     bad = [n for n in names if n not in MODULES]
     if bad:
         p.error(f"unknown benchmark(s) {', '.join(bad)}; choose from {', '.join(ORDER)}")
@@ -143,7 +148,11 @@ def main():
             t0 = time.monotonic()
             load = "/".join(f"{v:.1f}" for v in os.getloadavg())
             try:
-                sec, raw = mod.run(args.quick, args)
+                if name in skips:
+                    sec, raw = Section(name, mod.TITLE), {"skipped": skips[name]}
+                    sec.check("benchmark run", f"not run: {skips[name]}", None)
+                else:
+                    sec, raw = mod.run(args.quick, args)
                 save_raw(args.out, name, raw)
             except KeyboardInterrupt:
                 raise
@@ -159,7 +168,7 @@ def main():
                 line = f"{verdict:7s} [{name}] {target}: {measured}"
                 verdicts.append(line)
                 print(line, flush=True)
-            merge(args.out, header(mach, args.quick, time.monotonic() - t_all), rendered)
+            merge(args.out, header(mach, args.quick, time.monotonic() - t_all, names), rendered)
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: cleaning up")
@@ -167,7 +176,7 @@ def main():
         RES.unwind()
     total = time.monotonic() - t_all
     if rendered:
-        merge(args.out, header(mach, args.quick, total), rendered)
+        merge(args.out, header(mach, args.quick, total, names), rendered)
     print(f"\n{len(verdicts)} checks in {total:.0f} s "
           f"({sum(v.startswith('PASS') for v in verdicts)} PASS, {sum(v.startswith('MISS') for v in verdicts)} MISS, "
           f"{sum(v.startswith('NOT RUN') for v in verdicts)} NOT RUN); results in {args.out}")
