@@ -90,12 +90,17 @@ def folder_day(hour_dir, tz):
 
 
 def retire_folder(kind_dir, hour):
-    """Make ``<kind_dir>/<hour>`` empty at once: rename it to a hidden trash name, recreate it
-    empty, then remove the trash. Visible deletion is a single rename. Safe to run twice or
-    concurrently: a folder someone else already renamed (ENOENT) is simply skipped, and a folder
-    another run has just recreated empty yields nothing.
+    """Make ``<kind_dir>/<hour>`` empty at once: hide it (one rename), then remove what it held.
+    Safe to run twice or concurrently: a folder someone else already renamed (ENOENT) is simply
+    skipped, and a folder another run has just recreated empty yields nothing.
     Returns (removed, files): removed is True if this call took away a non-empty folder, files the
     number of visible (non-dot) entries it held."""
+    return remove_trash(hide_folder(kind_dir, hour))
+
+
+def hide_folder(kind_dir, hour):
+    """Rename ``<kind_dir>/<hour>`` to a hidden trash name and recreate it empty: for readers the
+    hour is gone at the rename. Returns the trash path, or None if the folder was already gone."""
     src = os.path.join(kind_dir, str(hour))
     trash = os.path.join(kind_dir, f"{TRASH_PREFIX}{hour}-{uuid.uuid4().hex[:12]}")
     try:
@@ -106,6 +111,11 @@ def retire_folder(kind_dir, hour):
         os.mkdir(src, 0o755)
     except FileExistsError:
         pass
+    return trash
+
+
+def remove_trash(trash):
+    """Delete a folder ``hide_folder`` renamed away. Returns (removed, visible files it held)."""
     if trash is None:
         return False, 0
     try:

@@ -2,8 +2,9 @@
 
 Per device, kind and hour folder: the folder's day comes from its ``.day`` marker (fallback: the
 newest file's mtime). The folder is expired when start of (day, hour) + 1 h + retention <= now.
-Deletion is instant for readers: rename the hour folder to a hidden trash name inside the kind
-folder, recreate the empty hour folder, then remove the trash. A second or concurrent run finds
+Deletion is instant for readers: every expired hour folder (all devices, all kinds) is first renamed
+to a hidden trash name inside its kind folder and recreated empty, and only then are the trash
+folders removed, so an hour disappears from view at once, not one slow rmtree at a time. A second or concurrent run finds
 the folder gone (ENOENT) and moves on. Leftover trash folders are swept. ``hot/`` is never touched.
 """
 
@@ -11,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from hotcold.hours import HourKey, folder_day, hour_start, retire_folder, sweep_trash
+from hotcold.hours import HourKey, folder_day, hide_folder, hour_start, remove_trash, sweep_trash
 from hotcold.layout import ARCHIVE_KINDS, layouts
 
 log = logging.getLogger("hotcold.cleanup")
@@ -30,7 +31,7 @@ class Expired:
 def cleanup(config, now):
     """Delete expired hour folders; returns (list of Expired, trash folders swept)."""
     tz = config.tz
-    out = []
+    hidden = []  # (device, kind, hour, day, trash path): hidden first, removed after
     swept = 0
     for dev, lay in layouts(config).items():
         for kind in ARCHIVE_KINDS:
@@ -47,9 +48,12 @@ def cleanup(config, now):
                 end = hour_start(HourKey(day, h), tz) + 3600.0
                 if end + retention > now:
                     continue
-                removed, n = retire_folder(kdir, h)
-                out.append(Expired(dev, kind, h, day, n, removed))
-                if removed:
-                    log.debug("%s: %s/%d of %s expired (retention %dh): %d file(s) deleted", dev, kind, h, day,
-                             config.retention_hours[kind], n)
+                hidden.append((dev, kind, h, day, hide_folder(kdir, h)))
+    out = []
+    for dev, kind, h, day, trash in hidden:
+        removed, n = remove_trash(trash)
+        out.append(Expired(dev, kind, h, day, n, removed))
+        if removed:
+            log.debug("%s: %s/%d of %s expired (retention %dh): %d file(s) deleted", dev, kind, h, day,
+                      config.retention_hours[kind], n)
     return out, swept

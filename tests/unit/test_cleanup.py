@@ -122,3 +122,28 @@ def test_concurrent_runs_are_safe(env):
     assert not any("Traceback" in err for _, err in outs)
     for kind in ("captures", "thumbnails", "metadata", "segments"):
         assert not [n for n in os.listdir(env.archive("cam1", kind)) if n.startswith(".trash")]
+
+
+def test_every_expired_folder_is_hidden_before_any_is_deleted(env, monkeypatch):
+    """A reader never sees an hour half gone: all expired folders (every device and kind) vanish from
+    view before the slow part, removing their contents, starts for any of them."""
+    from hotcold import retention
+
+    env.add_device("cam1")
+    env.add_device("cam2")
+    now = ts("2024-03-02 12:30:00")
+    expired = [fill(env, dev, kind, 10, "2024-03-01", n=20) for dev in ("cam1", "cam2")
+               for kind in ("captures", "thumbnails", "metadata")]
+    seen_at_first_removal = []
+    real_remove = retention.remove_trash
+
+    def remove_and_record(trash):
+        if not seen_at_first_removal:
+            seen_at_first_removal.append([visible(d) for d in expired])
+        return real_remove(trash)
+
+    monkeypatch.setattr(retention, "remove_trash", remove_and_record)
+    results, _ = retention.cleanup(env.config(), now)
+    assert seen_at_first_removal == [[[] for _ in expired]]
+    assert sorted((e.device, e.kind, e.files) for e in results) == sorted(
+        (dev, kind, 20) for dev in ("cam1", "cam2") for kind in ("captures", "thumbnails", "metadata"))
