@@ -56,7 +56,16 @@ def test_clean_stop_of_the_archiver_leaves_nothing_unarchived_in_ram(capture_hos
             assert left == [], f"still only in RAM after a clean stop: {left[:5]}"
         # And the flush wrote the current hour's indexes to the SD.
         hour = int(capture_host.check_output("date +%-H"))
-        assert capture_host.file(f"{base}/{devices[0]}/segments/{hour}/archive.m3u8").exists
+        playlist = f"{base}/{devices[0]}/segments/{hour}/archive.m3u8"
+        assert capture_host.file(playlist).exists
+        # Close that hour: one archive pass whose clock (HOTCOLD_NOW) reads 30 s into the next hour writes
+        # the finished hour's playlist as VOD + ENDLIST, and FFmpeg decodes every segment of it.
+        next_hour = capture_host.check_output("python3 -c 'import time; t = time.time(); print(int(t - t % 3600 + 3630))'")
+        capture_host.run_expect([0], f"runuser -u hotcold -- env HOTCOLD_NOW={next_hour} hotcold archive --once")
+        finished = capture_host.file(playlist).content_string
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in finished and finished.rstrip().endswith("#EXT-X-ENDLIST"), finished[-300:]
+        decode = capture_host.run(f"ffmpeg -v error -i {playlist} -f null -")
+        assert decode.rc == 0, decode.stderr
     finally:
         capture_host.run_expect([0], "systemctl start hotcold-archiver")
         capture_host.run_expect([0], f"systemctl start {units}")
