@@ -60,10 +60,7 @@ def atomic_write(path, data, durable=False, mode=0o644, mtime=None):
     tmp = os.path.join(d, temp_name(os.path.basename(path)))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        write_all(fd, data)
         if durable:
             os.fsync(fd)
     except BaseException:
@@ -109,3 +106,11 @@ def disk_usage(path):
 
 
 SD_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EIO, errno.EDQUOT, errno.EACCES, errno.EPERM}
+
+
+def write_all(fd, data):
+    """os.write until every byte is written (a single write may be short)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]

@@ -8,6 +8,8 @@ last line (a kill during the write) and recovery cuts it off.
 import json
 import os
 
+from hotcold.fsutil import write_all
+
 
 def encode(records):
     return "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records).encode()
@@ -19,10 +21,7 @@ def append_records(path, records, fsync=True):
     data = encode(records)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        write_all(fd, data)
         if fsync:
             os.fsync(fd)
     finally:
