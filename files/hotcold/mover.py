@@ -202,27 +202,23 @@ def remove_temp_files(layout, now=None):
         except FileNotFoundError:
             continue
         for hdir in hours:
-            try:
-                with os.scandir(hdir) as it:
-                    temps = [e.path for e in it if is_temp(e.name)]
-            except FileNotFoundError:
-                continue
-            for p in temps:
-                if unlink_quiet(p):
-                    removed += 1
+            removed += _remove_temps_in(hdir)
             if kind == "metadata":
                 metadata.repair_tail(os.path.join(hdir, METADATA_FILE))
     # our own temp files in RAM (latest.jpg swap, RAM indexes)
     for sub in ("captures", "index"):
-        d = os.path.join(layout.hot, sub)
-        try:
-            with os.scandir(d) as it:
-                temps = [e.path for e in it if is_temp(e.name)]
-        except FileNotFoundError:
-            continue
-        for p in temps:
-            unlink_quiet(p)
+        _remove_temps_in(os.path.join(layout.hot, sub))
     return removed
+
+
+def _remove_temps_in(folder):
+    """Unlink hotcold's temp files directly in ``folder``; returns how many were removed."""
+    try:
+        with os.scandir(folder) as it:
+            temps = [e.path for e in it if is_temp(e.name)]
+    except FileNotFoundError:
+        return 0
+    return sum(1 for p in temps if unlink_quiet(p))
 
 
 def complete_half_done(layout, tz, now=None):
