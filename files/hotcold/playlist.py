@@ -126,32 +126,47 @@ def needs_discontinuity(prev, cur):
     return False
 
 
+def target_of(seg):
+    """The EXT-X-TARGETDURATION a segment needs (its duration rounded up, at least 1)."""
+    return max(1, math.ceil(seg.duration - 1e-6))
+
+
+def archive_header(first_number, target, ended):
+    """The archive playlist's head: it depends only on the first segment number, the largest target
+    and whether the hour is over, so a growing playlist can be rewritten from its previous body."""
+    return (f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n"
+            f"#EXT-X-MEDIA-SEQUENCE:{first_number}\n#EXT-X-PLAYLIST-TYPE:{'VOD' if ended else 'EVENT'}\n")
+
+
+def archive_entry(prev, s, tz):
+    """The lines of segment ``s`` (``prev``: the segment before it in the playlist, or None)."""
+    out = []
+    if needs_discontinuity(prev, s):
+        out.append("#EXT-X-DISCONTINUITY\n")
+    pdt = s.program_date_time or (format_pdt(s.start, tz) if s.start is not None else None)
+    if pdt:
+        out.append(f"#EXT-X-PROGRAM-DATE-TIME:{pdt}\n")
+    out.append(f"#EXTINF:{s.duration:.6f},\n{s.name}\n")
+    return "".join(out)
+
+
+def archive_tail(ended):
+    return "#EXT-X-ENDLIST\n" if ended else ""
+
+
 def render_archive(segments, tz, ended):
     """An archive playlist for one hour. ``ended``: VOD + ENDLIST (the hour is over and closed);
     else EVENT without ENDLIST (still growing). URIs are the bare segment names, relative to the
     hour folder ``segments/<h>/`` that holds both the playlist and the segments."""
     segs = sorted(segments, key=lambda s: s.number)
-    target = max([1] + [math.ceil(s.duration - 1e-6) for s in segs])
-    out = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:3",
-        f"#EXT-X-TARGETDURATION:{target}",
-        f"#EXT-X-MEDIA-SEQUENCE:{segs[0].number if segs else 0}",
-        f"#EXT-X-PLAYLIST-TYPE:{'VOD' if ended else 'EVENT'}",
-    ]
+    target = max([1] + [target_of(s) for s in segs])
+    out = [archive_header(segs[0].number if segs else 0, target, ended)]
     prev = None
     for s in segs:
-        if needs_discontinuity(prev, s):
-            out.append("#EXT-X-DISCONTINUITY")
-        pdt = s.program_date_time or (format_pdt(s.start, tz) if s.start is not None else None)
-        if pdt:
-            out.append(f"#EXT-X-PROGRAM-DATE-TIME:{pdt}")
-        out.append(f"#EXTINF:{s.duration:.6f},")
-        out.append(s.name)
+        out.append(archive_entry(prev, s, tz))
         prev = s
-    if ended:
-        out.append("#EXT-X-ENDLIST")
-    return "\n".join(out) + "\n"
+    out.append(archive_tail(ended))
+    return "".join(out)
 
 
 def is_ended(path):
