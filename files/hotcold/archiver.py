@@ -127,7 +127,7 @@ class Archiver:
                 repair_past_hours(lay, self.cfg.url_prefix, self.tz, cur, in_ram, log)
             except OSError as e:
                 log.error("%s: cannot write past hours' indexes: %s", st.device, e)
-            idx = HourIndex.rebuild(lay, cur, self.cfg.url_prefix, self.tz)
+            idx = HourIndex(lay, cur, self.cfg.url_prefix, self.tz)
             st.indexes[cur] = idx
             if idx.dirty and os.path.isdir(lay.hot):
                 try:
@@ -397,7 +397,7 @@ class Archiver:
     def _index(self, st, key):
         idx = st.indexes.get(key)
         if idx is None:
-            idx = HourIndex.rebuild(st.layout, key, self.cfg.url_prefix, self.tz)
+            idx = HourIndex(st.layout, key, self.cfg.url_prefix, self.tz)
             st.indexes[key] = idx
         return idx
 
@@ -419,9 +419,9 @@ class Archiver:
                     log.error("%s: cannot write the closed hour %s indexes: %s", st.device, key, e)
                     st.counters["errors"] += 1
                     continue
-                if idx.thumbnails or idx.segments:
+                if idx.thumbnails.total or idx.segments.total:
                     log.info("%s: hour %s closed: %d thumbnails, %d segments", st.device, key,
-                             len(idx.thumbnails), len(idx.segments))
+                             idx.thumbnails.total, idx.segments.total)
                 del st.indexes[key]
             elif flush:
                 try:
@@ -430,7 +430,7 @@ class Archiver:
                     log.error("%s: cannot write hour %s indexes to the SD: %s", st.device, key, e)
                     st.counters["errors"] += 1
         if cur not in st.indexes:
-            st.indexes[cur] = HourIndex.rebuild(st.layout, cur, self.cfg.url_prefix, self.tz)
+            st.indexes[cur] = HourIndex(st.layout, cur, self.cfg.url_prefix, self.tz)
 
     def write_ram_indexes(self, force=False):
         now = self.now()

@@ -10,7 +10,14 @@ and on flush / clean stop, they are written once to the SD hour folders:
     segments/<h>/index.json     {"hour", "manifest_url"}
 
 The RAM copies have exactly the content the SD copies will have, so nginx can serve the RAM copy
-at the SD copy's URL. On start the open hour is rebuilt from the SD folders + metadata records.
+at the SD copy's URL.
+
+Cost in proportion to what is new: the RAM file is the store of an index's entries (growing.py); a
+rewrite copies its body in the kernel and renders only the entries archived since. This holds while
+entries arrive in sort order, which is the normal case (FFmpeg's numbers rise). An entry that sorts
+before one already written, a RAM file that is gone or not ours, and a new HourIndex (start, an hour
+reopened) all rebuild the document once from the source of truth: the SD hour folder + its metadata
+records (every entry is on the SD before it is added here).
 """
 
 import json
@@ -18,57 +25,175 @@ import os
 
 from hotcold import metadata
 from hotcold.fsutil import atomic_write, unlink_quiet
+from hotcold.growing import GrowingFile, Stale
 from hotcold.hours import hour_start, read_marker
 from hotcold.layout import ARCHIVE_PLAYLIST, INDEX_JSON, number_of
-from hotcold.playlist import Segment, format_pdt, parse_pdt, render_archive
+from hotcold.playlist import Segment, archive_entry, archive_header, archive_tail, format_pdt, parse_pdt, target_of
+
+
+class _Doc:
+    """One growing index document of an hour. Subclasses load the hour's entries from the SD, give
+    each entry's sort key and render head, new entries and tail."""
+
+    def __init__(self, ram_path):
+        self.file = GrowingFile(ram_path)
+        self.count = 0  # entries in the RAM file's body
+        self.last = None  # sort key of its last entry
+        self.new = []  # entries added since the last RAM write (already on the SD)
+        self.stale = True  # (re)load every entry from the SD before the next write
+
+    @property
+    def total(self):
+        return self.count + len(self.new)
+
+    def write(self, dest, ended, durable=False):
+        """Write the document to ``dest`` (its RAM path, or the SD copy). False if it has no entry."""
+        self.new.sort(key=self.key)
+        keys = ([self.last] if self.count else []) + [self.key(e) for e in self.new]
+        if any(a >= b for a, b in zip(keys, keys[1:])):
+            self.stale = True  # out of order (or twice): rare, a full rebuild keeps it simple and right
+        try:
+            return self._write(dest, ended, durable)
+        except Stale:  # the RAM file was lost or replaced (tmpfs remounted, someone else wrote it)
+            self.stale = True
+            return self._write(dest, ended, durable)
+
+    def _write(self, dest, ended, durable):
+        if self.stale:
+            self.new = self.load()  # sorted, one entry per key
+            self.count, self.last = 0, None
+            self.file.reset()
+            self.stale = False
+        if not self.total:
+            return False
+        head, extra, tail = self.render(ended)
+        self.file.write(dest, head.encode(), extra.encode(), tail.encode(), durable)
+        if dest == self.file.path:
+            self.committed()
+            self.count += len(self.new)
+            self.last = self.key(self.new[-1])
+            self.new = []
+        return True
+
+
+class _Thumbnails(_Doc):
+    """{"hour","count","thumbnails":[urls]}, byte for byte what json.dumps(separators=(",", ":"))
+    + newline gives; entries are (number, name), sorted by number then name."""
+
+    def __init__(self, layout, key, url_prefix):
+        super().__init__(layout.ram_thumbnail_index(key.hour))
+        self.layout = layout
+        self.hour_key = key
+        # the JSON string of every url up to the name; names match layout.PATTERNS: nothing to escape
+        self.url_head = json.dumps(f"{url_prefix}/{layout.device}/thumbnails/{key.hour}/")[:-1]
+
+    @staticmethod
+    def key(entry):
+        return entry
+
+    def load(self):
+        d = self.layout.hour_dir("thumbnails", self.hour_key.hour)
+        if read_marker(d) != self.hour_key.day:
+            return []
+        return sorted((n, name) for name in _names(d) if (n := number_of("thumbnails", name)) is not None)
+
+    def render(self, ended):
+        head = f'{{"hour":{self.hour_key.hour},"count":{self.total},"thumbnails":['
+        urls = ",".join(f'{self.url_head}{name}"' for _, name in self.new)
+        return head, ("," if self.count and urls else "") + urls, "]}\n"
+
+    def committed(self):
+        pass
+
+
+class _Playlist(_Doc):
+    """The archive playlist (playlist.render_archive's output); entries are Segments by number."""
+
+    def __init__(self, layout, key, tz):
+        super().__init__(layout.ram_segment_playlist(key.hour))
+        self.layout = layout
+        self.hour_key = key
+        self.tz = tz
+        self.first = None  # the head's MEDIA-SEQUENCE, TARGETDURATION and the last segment written
+        self.target = 1
+        self.prev = None
+
+    @staticmethod
+    def key(seg):
+        return seg.number
+
+    def load(self):
+        lay, key = self.layout, self.hour_key
+        sdir = lay.hour_dir("segments", key.hour)
+        if read_marker(sdir) != key.day:
+            return []
+        names = {n: name for name in _names(sdir) if (n := number_of("segments", name)) is not None}
+        recs = {}
+        if names and read_marker(lay.hour_dir("metadata", key.hour)) == key.day:
+            for r in metadata.read_records(lay.metadata_file(key.hour), kind="segments"):
+                if r.get("kind") == "segments":
+                    recs[r.get("name")] = r
+        return [segment_from_record(names[n], n, recs.get(names[n]), os.path.join(sdir, names[n]), self.tz)
+                for n in sorted(names)]
+
+    def _head_state(self):
+        first = self.first if self.count else self.new[0].number
+        return first, max([self.target] + [target_of(s) for s in self.new])
+
+    def render(self, ended):
+        first, target = self._head_state()
+        parts = []
+        prev = self.prev if self.count else None
+        for s in self.new:
+            parts.append(archive_entry(prev, s, self.tz))
+            prev = s
+        return archive_header(first, target, ended), "".join(parts), archive_tail(ended)
+
+    def committed(self):
+        self.first, self.target = self._head_state()
+        self.prev = self.new[-1]
 
 
 class HourIndex:
+    """The indexes of one hour. A new one holds nothing in memory: its first write loads the hour
+    from the SD (at start, or when an hour is reopened), later writes add what was archived since."""
+
     def __init__(self, layout, key, url_prefix, tz):
         self.layout = layout
         self.key = key
         self.url_prefix = url_prefix.rstrip("/")
         self.tz = tz
-        self.thumbnails = {}  # name -> number
-        self.segments = {}  # number -> Segment
-        self.dirty = False
+        self.thumbnails = _Thumbnails(layout, key, self.url_prefix)
+        self.segments = _Playlist(layout, key, tz)
+        self.dirty = True  # the first write loads from the SD
         self.ram_written_at = 0.0
 
     # ------------------------------------------------------------ content
     def add_thumbnail(self, name, number):
-        if self.thumbnails.get(name) != number:
-            self.thumbnails[name] = number
-            self.dirty = True
-
-    def add_segment(self, seg):
-        self.segments[seg.number] = seg
+        self.thumbnails.new.append((number, name))
         self.dirty = True
 
-    def thumbnail_doc(self):
-        h = self.key.hour
-        base = f"{self.url_prefix}/{self.layout.device}/thumbnails/{h}"
-        names = sorted(self.thumbnails, key=lambda n: (self.thumbnails[n], n))
-        return {"hour": h, "count": len(names), "thumbnails": [f"{base}/{n}" for n in names]}
+    def add_segment(self, seg):
+        self.segments.new.append(seg)
+        self.dirty = True
 
     def segment_doc(self):
         h = self.key.hour
         return {"hour": h, "manifest_url": f"{self.url_prefix}/{self.layout.device}/segments/{h}/{ARCHIVE_PLAYLIST}"}
-
-    def playlist(self, ended):
-        return render_archive(self.segments.values(), self.tz, ended)
 
     # ------------------------------------------------------------ writing
     def write_ram(self, now):
         lay = self.layout
         h = self.key.hour
         os.makedirs(lay.index_dir, exist_ok=True)
-        if self.thumbnails:
-            atomic_write(lay.ram_thumbnail_index(h), _dumps(self.thumbnail_doc()))
-        if self.segments:
-            atomic_write(lay.ram_segment_playlist(h), self.playlist(ended=False))
-            atomic_write(lay.ram_segment_index(h), _dumps(self.segment_doc()))
+        wrote = self.thumbnails.write(lay.ram_thumbnail_index(h), ended=False)
+        if self.segments.write(lay.ram_segment_playlist(h), ended=False):
+            wrote = True
+            if not os.path.exists(lay.ram_segment_index(h)):
+                atomic_write(lay.ram_segment_index(h), _dumps(self.segment_doc()))  # constant: once
         self.dirty = False
-        self.ram_written_at = now
+        if wrote:  # the once-a-second limit is on rewrites: an hour's first entry shows at once
+            self.ram_written_at = now
 
     def remove_ram(self):
         lay = self.layout
@@ -81,42 +206,12 @@ class HourIndex:
         lay = self.layout
         h = self.key.hour
         tdir = lay.hour_dir("thumbnails", h)
-        if self.thumbnails and read_marker(tdir) in (None, self.key.day) and os.path.isdir(tdir):
-            atomic_write(os.path.join(tdir, INDEX_JSON), _dumps(self.thumbnail_doc()), durable=True)
+        if read_marker(tdir) in (None, self.key.day) and os.path.isdir(tdir):
+            self.thumbnails.write(os.path.join(tdir, INDEX_JSON), ended, durable=True)
         sdir = lay.hour_dir("segments", h)
-        if self.segments and read_marker(sdir) in (None, self.key.day) and os.path.isdir(sdir):
-            atomic_write(os.path.join(sdir, ARCHIVE_PLAYLIST), self.playlist(ended), durable=True)
-            atomic_write(os.path.join(sdir, INDEX_JSON), _dumps(self.segment_doc()), durable=True)
-
-    # ------------------------------------------------------------ rebuilding
-    @classmethod
-    def rebuild(cls, layout, key, url_prefix, tz):
-        """Rebuild an hour's index from the SD folders and ``metadata/<h>/archive.jsonl``."""
-        idx = cls(layout, key, url_prefix, tz)
-        h = key.hour
-        tdir = layout.hour_dir("thumbnails", h)
-        if read_marker(tdir) == key.day:
-            for name in _names(tdir):
-                n = number_of("thumbnails", name)
-                if n is not None:
-                    idx.thumbnails[name] = n
-        sdir = layout.hour_dir("segments", h)
-        if read_marker(sdir) == key.day:
-            names = {}
-            for name in _names(sdir):
-                n = number_of("segments", name)
-                if n is not None:
-                    names[name] = n
-            recs = {}
-            mdir = layout.hour_dir("metadata", h)
-            if read_marker(mdir) == key.day:
-                for r in metadata.read_records(layout.metadata_file(h)):
-                    if r.get("kind") == "segments":
-                        recs[r.get("name")] = r
-            for name, n in names.items():
-                idx.segments[n] = segment_from_record(name, n, recs.get(name), os.path.join(sdir, name), tz)
-        idx.dirty = bool(idx.thumbnails or idx.segments)
-        return idx
+        if read_marker(sdir) in (None, self.key.day) and os.path.isdir(sdir):
+            if self.segments.write(os.path.join(sdir, ARCHIVE_PLAYLIST), ended, durable=True):
+                atomic_write(os.path.join(sdir, INDEX_JSON), _dumps(self.segment_doc()), durable=True)
 
 
 def segment_from_record(name, number, rec, path, tz, default_duration=1.0):
@@ -181,12 +276,12 @@ def repair_past_hours(layout, url_prefix, tz, now_key, skip_keys=(), log=None):
             if any(number_of(kind, n) is not None for n in _names(d)):
                 keys.add(key)
         for key in sorted(keys):
-            idx = HourIndex.rebuild(layout, key, url_prefix, tz)
+            idx = HourIndex(layout, key, url_prefix, tz)
             idx.write_sd(ended=True)
             fixed.append(key)
             if log:
                 log.info("%s: hour %s indexes written to the SD (%d thumbnails, %d segments, VOD + ENDLIST)",
-                         layout.device, key, len(idx.thumbnails), len(idx.segments))
+                         layout.device, key, idx.thumbnails.total, idx.segments.total)
     return fixed
 
 
