@@ -47,7 +47,10 @@ class _Doc:
         return self.count + len(self.new)
 
     def write(self, dest, ended, durable=False):
-        """Write the document to ``dest`` (its RAM path, or the SD copy). False if it has no entry."""
+        """Write the document to ``dest`` (its RAM path, or the SD copy). False if it has no entry,
+        or if ``dest`` is the RAM file and nothing was added since it was written."""
+        if dest == self.file.path and not self.new and not self.stale:
+            return False
         self.new.sort(key=self.key)
         keys = ([self.last] if self.count else []) + [self.key(e) for e in self.new]
         if any(a >= b for a, b in zip(keys, keys[1:])):
@@ -63,17 +66,24 @@ class _Doc:
             self.new = self.load()  # sorted, one entry per key
             self.count, self.last = 0, None
             self.file.reset()
+            self.forget()
             self.stale = False
         if not self.total:
             return False
         head, extra, tail = self.render(ended)
         self.file.write(dest, head.encode(), extra.encode(), tail.encode(), durable)
-        if dest == self.file.path:
+        if dest == self.file.path and self.new:
             self.committed()
             self.count += len(self.new)
             self.last = self.key(self.new[-1])
             self.new = []
         return True
+
+    def forget(self):
+        """Subclasses: reset what the head is computed from (the body is about to be rebuilt)."""
+
+    def committed(self):
+        """Subclasses: fold ``new`` into what the head is computed from (it is now in the RAM file)."""
 
 
 class _Thumbnails(_Doc):
@@ -102,9 +112,6 @@ class _Thumbnails(_Doc):
         urls = ",".join(f'{self.url_head}{name}"' for _, name in self.new)
         return head, ("," if self.count and urls else "") + urls, "]}\n"
 
-    def committed(self):
-        pass
-
 
 class _Playlist(_Doc):
     """The archive playlist (playlist.render_archive's output); entries are Segments by number."""
@@ -114,9 +121,7 @@ class _Playlist(_Doc):
         self.layout = layout
         self.hour_key = key
         self.tz = tz
-        self.first = None  # the head's MEDIA-SEQUENCE, TARGETDURATION and the last segment written
-        self.target = 1
-        self.prev = None
+        self.forget()  # first (MEDIA-SEQUENCE), target (TARGETDURATION), prev: the last segment written
 
     @staticmethod
     def key(seg):
@@ -148,6 +153,9 @@ class _Playlist(_Doc):
             parts.append(archive_entry(prev, s, self.tz))
             prev = s
         return archive_header(first, target, ended), "".join(parts), archive_tail(ended)
+
+    def forget(self):
+        self.first, self.target, self.prev = None, 1, None
 
     def committed(self):
         self.first, self.target = self._head_state()

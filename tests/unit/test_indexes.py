@@ -135,6 +135,51 @@ def test_out_of_order_arrivals_still_give_a_sorted_index(env):
     assert ram(env, "cam1", "segments_10.m3u8") == expected_playlist(env, "cam1", 10, ended=False)
 
 
+def test_news_for_one_index_only_leave_the_other_as_it_is(env):
+    env.add_device("cam1")
+    clock = FixedClock(T0)
+    a = make(env, clock)
+    feed = Feed(env, "cam1", clock)
+    run_seconds(a, feed, clock, 5)
+    before = ram(env, "cam1", "segments_10.m3u8")
+    for i in range(3):  # only thumbnails (the segment muxer stalled)
+        for _ in range(4):
+            produce(env.hot("cam1", "thumbnails"), "thumbnails", feed.thumb, mtime=clock.now)
+            feed.thumb += 1
+        a.pass_device("cam1")
+        clock.advance(1.0)
+        a.write_ram_indexes()
+    assert ram(env, "cam1", "thumbnails_10.json") == expected_thumbnails(env, "cam1", 10)
+    assert ram(env, "cam1", "segments_10.m3u8") == before
+    thumbs = ram(env, "cam1", "thumbnails_10.json")
+    for n in range(feed.seg + 1, feed.seg + 4):  # only segments
+        produce(env.hot("cam1", "segments"), "segments", n, mtime=clock.now)
+        pdt = datetime.fromtimestamp(clock.now - 1, UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        write_live(env.hot("cam1", "segments"), [n], pdts={n: pdt})
+        a.pass_device("cam1")
+        clock.advance(1.0)
+        a.write_ram_indexes()
+    assert ram(env, "cam1", "segments_10.m3u8") == expected_playlist(env, "cam1", 10, ended=False) != before
+    assert ram(env, "cam1", "thumbnails_10.json") == thumbs
+
+
+def test_a_rebuild_forgets_the_head_of_entries_no_longer_on_the_sd(env):
+    env.add_device("cam1")
+    clock = FixedClock(T0)
+    a = make(env, clock)
+    feed = Feed(env, "cam1", clock)
+    run_seconds(a, feed, clock, 8, at={2: {"duration": 2.5}})
+    assert "#EXT-X-TARGETDURATION:3\n" in ram(env, "cam1", "segments_10.m3u8")
+    # the long segment and the first one leave the SD (by hand), the RAM file is lost: rebuilt from the SD
+    for n in (1001, 1003):
+        os.unlink(os.path.join(env.archive("cam1", "segments", 10), name_for("segments", n)))
+    os.unlink(os.path.join(env.hot("cam1"), "index", "segments_10.m3u8"))
+    run_seconds(a, feed, clock, 2)
+    pl = ram(env, "cam1", "segments_10.m3u8")
+    assert "#EXT-X-TARGETDURATION:1\n" in pl and "#EXT-X-MEDIA-SEQUENCE:1002\n" in pl
+    assert pl == expected_playlist(env, "cam1", 10, ended=False)
+
+
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 def test_a_lost_or_replaced_ram_index_is_rebuilt_from_the_sd(env, how):
     env.add_device("cam1")
