@@ -89,7 +89,10 @@ def machine():
         pass
     with open("/proc/meminfo") as f:
         mem = int(f.readline().split()[1]) // 1024
+    head = run("git", "-C", REPO, "rev-parse", "--short", "HEAD")
+    dirty = run("git", "-C", REPO, "status", "--porcelain", "--untracked-files=no")
     return {
+        "code": f"{head}{' + uncommitted changes' if dirty else ''} (at render time)",
         "CPU": f"{cpu}, nproc {os.cpu_count()}",
         "RAM": f"{mem} MB",
         "kernel": platform.release(),
