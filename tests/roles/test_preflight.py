@@ -60,6 +60,8 @@ BAD = {
     "base_path_relative": ({"hotcold_base_path": "var/www/stream"}, ["hotcold_base_path", "var/www/stream"]),
     "cleanup_minute": ({"cleanup_minute": 60}, ["cleanup_minute", "60"]),
     "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"]),
+    "heartbeat_not_below_watchdog": ({"archiver_health": {"heartbeat_max_age_seconds": 30}},
+                                     ["heartbeat_max_age_seconds=30", "archiver_watchdog_sec=30"]),
 }
 
 
