@@ -14,12 +14,16 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Podman refuses container rlimits above the caller's own: hand molecule the real limits.
 export HOTCOLD_NOFILE := $(shell ulimit -Hn)
 export HOTCOLD_NPROC := 32768
+# Reliability cases (issue 7) record what they tried and lost here; the report is rendered from it.
+export HOTCOLD_RELIABILITY_DIR := $(CURDIR)/artifacts/reliability
 
-.PHONY: help setup image web demo demo-clean lint unit browser molecule test bench bench-quick clean
+.PHONY: help setup image web demo demo-clean lint unit browser molecule test reliability-reset soak soak-pytest \
+	soak-molecule bench bench-quick clean
 
 help:
 	@echo "make demo    provision a local container capture host and show files flowing RAM -> SD"
-	@echo "make test    lint, unit tests and every molecule scenario (offline)"
+	@echo "make test    lint, unit + bounded reliability tests, every molecule scenario (offline)"
+	@echo "make soak    the long reliability run (~45 min) -> docs/RELIABILITY.md"
 	@echo "make bench   measure SD writes, archiver cost, lookup, cleanup, rollout -> bench/RESULTS.md"
 	@echo "make demo-clean   remove the demo container"
 
@@ -61,7 +65,24 @@ browser: web
 molecule: image web
 	molecule test --all
 
-test: lint unit browser molecule
+# The reliability report of this run (bounded figures) goes to artifacts/; `make soak` writes docs/.
+test: reliability-reset lint unit browser molecule
+	@scripts/reliability-report.py --out artifacts/RELIABILITY.md
+
+reliability-reset:
+	@rm -rf $(HOTCOLD_RELIABILITY_DIR)
+
+# The long form of every reliability case (HOTCOLD_SOAK=1: 1,000 SIGKILLs, 2 min faults and bursts,
+# more rounds), then the report. The two halves can run separately; the report reads what they recorded.
+soak: reliability-reset soak-pytest soak-molecule
+	scripts/reliability-report.py --out docs/RELIABILITY.md
+
+soak-pytest: setup
+	HOTCOLD_SOAK=1 pytest -m reliability
+
+soak-molecule: image web
+	HOTCOLD_SOAK=1 molecule test -s default
+	HOTCOLD_SOAK=1 molecule test -s faults
 
 # Benchmarks (not part of `make test`): root, Debian's python3; the rollout benchmark uses the venv's ansible.
 bench: image web

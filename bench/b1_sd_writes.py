@@ -8,7 +8,9 @@ its own ext4 "SD card" (loop device), so all three get byte-identical input at t
   (a) direct   FFmpeg writes segments, live playlist and JPEGs straight onto the SD file system
   (b) hotcold  FFmpeg writes into a 100M tmpfs, ``python3 -m hotcold archive`` moves files to the SD
   (c) saver    as (b) with the SD saver: archive.every_nth {captures: 2, thumbnails: 5}
-  (d) batch1   as (b) with archive.batch_seconds 1 (the schema's maximum; default 0.25)
+  (d) batch1   as (b) with archive.batch_seconds 1 (default 0.25)
+  (e) window10 as (b) with a 10 s write window: archive.batch_seconds 10 and rescan_seconds 10
+  (f) saver10  the documented "SD saver" preset: (c)'s every_nth + (e)'s 10 s window
 
 Counters: /sys/block/loopN/stat (field 5 write I/Os, field 7 sectors) from before the archivers
 start to after the archivers stopped (SIGTERM = flush of everything still in RAM) and a syncfs, so
@@ -29,6 +31,9 @@ TITLE = "1. SD-card writes (the headline)"
 DEVICE = "capture1"
 NUMBER_EPOCH = 1704067200  # as the capture role (_capture_number_epoch)
 SAVER = {"captures": 2, "thumbnails": 5}
+WINDOW = {"batch_seconds": 10.0, "rescan_seconds": 10.0}
+EXTRA_ARCHIVE = {"batch1": {"batch_seconds": 1.0}, "window10": WINDOW, "saver10": WINDOW}
+ALL_MODES = ["direct", "hotcold", "saver", "batch1", "window10", "saver10"]
 MEDIA = {"captures": re.compile(r"^capture_\d+\.jpg$"), "thumbnails": re.compile(r"^capture_\d+_thumbnail\.jpg$"),
          "segments": re.compile(r"^segment_\d+\.ts$")}
 TEMPLATE = os.path.join(os.path.dirname(BENCH), "roles", "capture", "templates", "hotcold-capture.j2")
@@ -87,7 +92,7 @@ def run(quick, args):
     seconds = 60 if quick else 300
     minute = 20 if quick else 60
     problem = runtime_problem()
-    modes = ["direct"] + ([] if problem else ["hotcold", "saver", "batch1"])
+    modes = ["direct"] + ([] if problem else ["hotcold", "saver", "batch1", "window10", "saver10"])
     shape = "roles/capture/templates/hotcold-capture.j2" if os.path.exists(TEMPLATE) else "field notes section 2"
     sec.setup.append(f"{seconds} s of recording{' (--quick; the full run records 300 s)' if quick else ''}, "
                      f"one FFmpeg with the command shape of {shape}, outputs tee'd to every mode at once "
@@ -111,8 +116,10 @@ def run(quick, args):
                    "write I/Os per batch"]
     labels = {"direct": "(a) direct: FFmpeg -> SD", "hotcold": "(b) hotcold: FFmpeg -> tmpfs -> archiver -> SD",
               "saver": f"(c) hotcold + SD saver every_nth {SAVER}",
-              "batch1": "(d) hotcold, archive.batch_seconds 1"}
-    for m in ["direct", "hotcold", "saver", "batch1"]:
+              "batch1": "(d) hotcold, archive.batch_seconds 1",
+              "window10": "(e) hotcold, 10 s write window (batch_seconds 10, rescan_seconds 10)",
+              "saver10": f"(f) SD saver preset: every_nth {SAVER} + 10 s window"}
+    for m in ALL_MODES:
         r = res.get(m)
         if r is None:
             sec.rows.append([labels[m], "not run: " + (problem or "?")] + [""] * 10)
@@ -128,9 +135,10 @@ def run(quick, args):
     classes = sorted({c for r in res.values() for c in r["created"]})
     for c in classes:
         crow.append([c] + [fmt(round(res[m]["created"].get(c, 0) * per_h)) if m in res else "n/a"
-                           for m in ["direct", "hotcold", "saver", "batch1"]])
+                           for m in ALL_MODES])
     sec.tables.append(("Files created on the SD per device-hour, by kind of name (inotify IN_CREATE):",
-                       ["created name", "(a) direct", "(b) hotcold", "(c) saver", "(d) batch 1 s"], crow))
+                       ["created name", "(a) direct", "(b) hotcold", "(c) saver", "(d) batch 1 s", "(e) window 10 s",
+                        "(f) saver preset"], crow))
     for m, r in res.items():
         if r.get("archiver_rc") not in (None, 0):
             sec.notes.append(f"{m}: the archiver exited with {r['archiver_rc']} on SIGTERM (flush incomplete?)")
@@ -155,6 +163,13 @@ def run(quick, args):
     d = res["batch1"]
     sec.notes.append(f"archive.batch_seconds 1 instead of 0.25: {fmt_ratio(ratio(d['ios'], b['ios']))} the write I/Os "
                      f"and amplification {fmt(d['amp'], 3)} instead of {fmt(b['amp'], 3)}.")
+    for m, what in (("window10", "a 10 s write window"), ("saver10", "the SD saver preset")):
+        e = res[m]
+        r_e = ratio(e["ios"], a["ios"])
+        sec.check(f"({'e' if m == 'window10' else 'f'}) {what}: write I/Os <= 20% of (a)",
+                  f"{fmt(round(e['ios'] * per_h))} per device-hour = {r_e:.1%} of (a)", r_e <= 0.20)
+        sec.check(f"({'e' if m == 'window10' else 'f'}) {what}: write amplification <= 1.05", fmt(e["amp"], 3),
+                  e["amp"] <= 1.05)
     c = res["saver"]
     sec.notes.append(f"SD saver (every_nth captures {SAVER['captures']}, thumbnails {SAVER['thumbnails']}: keeps 1 "
                      f"capture and 1 thumbnail per second): {fmt(c['bytes'] * per_h / 1e6, 1)} MB and "
@@ -193,8 +208,8 @@ def _measure(modes, seconds, minute):
             continue
         run_dir = os.path.join(wd, f"run-{m}")
         cfg = write_config(os.path.join(wd, f"hotcold-{m}.json"), sds[m].mnt, [DEVICE], run_dir,
-                           every_nth=SAVER if m == "saver" else None,
-                           extra_archive={"batch_seconds": 1.0} if m == "batch1" else None)
+                           every_nth=SAVER if m in ("saver", "saver10") else None,
+                           extra_archive=EXTRA_ARCHIVE.get(m))
         err = open(os.path.join(wd, f"archiver-{m}.log"), "w")
         archivers[m] = (spawn(hotcold_cmd(cfg, "archive"), f"hotcold archiver ({m})", env=runtime_env(), stderr=err),
                         run_dir, err)

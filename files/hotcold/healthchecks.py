@@ -6,7 +6,10 @@ Checks, each OK / WARN / CRIT:
               the archiver reports the SD as failing                                 CRIT
   hot counts  per kind vs its limit (+ segment_margin for segments, which stay in RAM
               until they have left the live playlist): the archiver holds them at 100 %;
-              WARN when a kind is more than (100 - warn_percent) % over it (archiver behind)
+              WARN when the files it should already have moved (beyond the limit and older
+              than batch_seconds + 2 s, the archiver's write window) are more than
+              (100 - warn_percent) % of the limit (archiver behind). Files inside the window
+              are not late: with a 10 s window (the SD saver) RAM normally holds 10 s more.
   tmpfs       use % >= tmpfs_warn_percent WARN, >= 95 % CRIT (FFmpeg is about to fail)
   capture     newest capture age > max_capture_age_seconds WARN, > 10x or none CRIT
   sd          free % < sd_min_free_percent WARN, < half of it CRIT
@@ -51,6 +54,27 @@ def count_hot(d, kind):
             return sum(1 for e in it if number_of(kind, e.name) is not None)
     except FileNotFoundError:
         return None
+
+
+def hot_mtimes(d, kind):
+    """mtimes of a kind's media files in RAM, newest first; None if d is missing."""
+    mtimes = []
+    try:
+        with os.scandir(d) as it:
+            for e in it:
+                if number_of(kind, e.name) is not None:
+                    try:
+                        mtimes.append(e.stat(follow_symlinks=False).st_mtime)
+                    except FileNotFoundError:  # archived while we looked
+                        continue
+    except FileNotFoundError:
+        return None
+    return sorted(mtimes, reverse=True)
+
+
+def overdue(mtimes, keep, now, grace):
+    """Files beyond the newest ``keep`` that are older than ``grace`` s: the archiver should have moved them."""
+    return sum(1 for t in mtimes[keep:] if now - t > grace)
 
 
 def expected_hot(config, kind):
@@ -106,17 +130,23 @@ def evaluate(config, now):
             m[c] = None if dstate is None else dstate.get(c, 0)
         # hot counts
         over = (100 - h.warn_percent) / 100.0
+        grace = config.archive.batch_seconds + 2.0
         counts = {}
         for kind in HOT_KINDS:
-            n = count_hot(lay.hot_dir(kind), kind)
+            mtimes = hot_mtimes(lay.hot_dir(kind), kind)
+            n = None if mtimes is None else len(mtimes)
             counts[kind] = n
             exp = expected_hot(config, kind)
             if n is None:
                 dh.checks.append(Check(dev, kind, WARN, f"{lay.hot_dir(kind)} is missing"))
                 continue
             pct = 100.0 * n / exp
-            state = WARN if n > exp * (1 + over) else OK
-            dh.checks.append(Check(dev, kind, state, f"{n}/{exp} in RAM ({pct:.0f}%)"))
+            late = overdue(mtimes, exp, now, grace)
+            state = WARN if late > exp * over else OK
+            detail = f"{n}/{exp} in RAM ({pct:.0f}%)"
+            if late:
+                detail += f", {late} older than {grace:g}s not archived"
+            dh.checks.append(Check(dev, kind, state, detail))
         m["hot"] = counts
         # tmpfs use
         usage = disk_usage(lay.hot) if os.path.isdir(lay.hot) else None

@@ -15,6 +15,8 @@ import subprocess
 import pytest
 import yaml
 
+from record import record
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / "site.yml"
 DEMO_VARS = ROOT / "inventory" / "demo" / "group_vars" / "capture_hosts.yml"
@@ -58,6 +60,8 @@ BAD = {
     "base_path_relative": ({"hotcold_base_path": "var/www/stream"}, ["hotcold_base_path", "var/www/stream"]),
     "cleanup_minute": ({"cleanup_minute": 60}, ["cleanup_minute", "60"]),
     "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"]),
+    "heartbeat_not_below_watchdog": ({"archiver_health": {"heartbeat_max_age_seconds": 30}},
+                                     ["heartbeat_max_age_seconds=30", "archiver_watchdog_sec=30"]),
 }
 
 
@@ -107,8 +111,7 @@ def bad_runs(tmp_path_factory):
         return {name: f.result() for name, f in futures.items()}
 
 
-@pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_variable_stops_the_play_before_any_change(bad_runs, case):
+def check_refused(bad_runs, case):
     proc, report = bad_runs[case]
     expected = BAD[case][1]
     assert proc.returncode != 0, f"{case}: site.yml succeeded with a bad variable"
@@ -120,6 +123,21 @@ def test_bad_variable_stops_the_play_before_any_change(bad_runs, case):
         assert text in msg, f"{case}: the message does not name {text!r}:\n{msg}"
     ran = [p["play"]["name"] for p in report["plays"] if p["tasks"]]
     assert ran == [PREFLIGHT_PLAY], f"{case}: plays after the preflight ran: {ran}"
+    return msg
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_variable_stops_the_play_before_any_change(bad_runs, case):
+    check_refused(bad_runs, case)
+
+
+@pytest.mark.reliability
+def test_every_bad_variable_is_refused_recorded(bad_runs):
+    """Issue 7, case 7: all cases at once, for docs/RELIABILITY.md (one example message)."""
+    msgs = {case: check_refused(bad_runs, case) for case in sorted(BAD)}
+    record("bad_input", "invalid inventory variables (site.yml preflight, check mode)", tried=len(BAD),
+           source="tests/roles/test_preflight.py", refused_before_any_change=len(msgs),
+           cases=sorted(BAD), example=msgs["name_with_slash"].strip().splitlines()[0][:200])
 
 
 @pytest.mark.parametrize(

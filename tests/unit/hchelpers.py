@@ -99,6 +99,11 @@ class Env:
         self.tmpfs(self.base, size)
         return self.base
 
+    def sd_ext4(self, size_mb=64):
+        """Make the base path a loop-mounted ext4 filesystem of size_mb (see conftest's tmpfs)."""
+        self.tmpfs.loop_ext4(self.base, size_mb)
+        return self.base
+
     def add_device(self, name="cam1", size="8M", mount=True):
         hot = os.path.join(self.base, name, "hot")
         os.makedirs(hot, exist_ok=True)

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+
 import yaml
 
 from hotcold.config import load_config, load_data
@@ -10,6 +11,7 @@ from hotcold.config.loader import schema
 from hotcold.errors import ConfigErrors
 
 import hchelpers
+from record import record
 
 EXAMPLE = os.path.join(hchelpers.FILES, "hotcold.example.yml")
 
@@ -84,12 +86,27 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("what,data,prefix,why", BAD, ids=[b[0] for b in BAD])
-def test_bad_config_is_refused_naming_key_and_value(what, data, prefix, why):
+def check_refused(data, prefix, why):
     with pytest.raises(ConfigErrors) as ei:
         load_data(data)
     msgs = [str(e) for e in ei.value.errors]
-    assert any(m.startswith(prefix) and why in m for m in msgs), msgs
+    hits = [m for m in msgs if m.startswith(prefix) and why in m]
+    assert hits, msgs
+    return hits[0]
+
+
+@pytest.mark.parametrize("what,data,prefix,why", BAD, ids=[b[0] for b in BAD])
+def test_bad_config_is_refused_naming_key_and_value(what, data, prefix, why):
+    check_refused(data, prefix, why)
+
+
+@pytest.mark.reliability
+def test_every_bad_config_is_refused_recorded():
+    """Issue 7, case 7: all cases at once, for docs/RELIABILITY.md."""
+    msgs = {what: check_refused(data, prefix, why) for what, data, prefix, why in BAD}
+    record("bad_input", "invalid runtime config (hotcold.yml, validated against the schema at load)",
+           tried=len(BAD), source="tests/unit/test_config.py", refused=len(msgs), cases=[b[0] for b in BAD],
+           example=msgs["path traversal name"])
 
 
 def test_cli_bad_config_exits_2_before_doing_anything(env, write_config):

@@ -115,9 +115,29 @@ def test_hot_count_over_the_limit_warns(env):
     assert env.cli("health", now=now).returncode == 0  # at the limit (5) is the normal state
     for i in range(5, 8):
         produce(env.hot("cam1", "thumbnails"), "thumbnails", i, mtime=now - 0.2)
+    # 3 over the limit, but inside the archiver's write window (batch_seconds + 2 s): not late
     r = env.cli("health", now=now)
+    assert r.returncode == 0, r.stdout
+    assert re.search(r"cam1\s+thumbnails\s+OK\s+8/5 in RAM", r.stdout)
+    # 3 s later the 3 oldest are overdue: the archiver is behind
+    r = env.cli("health", now=now + 3)
     assert r.returncode == 1
-    assert re.search(r"cam1\s+thumbnails\s+WARN\s+8/5 in RAM", r.stdout)
+    assert re.search(r"cam1\s+thumbnails\s+WARN\s+8/5 in RAM \(160%\), 3 older than 2.05s not archived", r.stdout), r.stdout
+
+
+def test_a_long_write_window_is_not_reported_as_late(env):
+    """The SD saver's 10 s window keeps up to 10 s of files over the limit in RAM: normal, not WARN."""
+    env.add_device("cam1")
+    now = time.time()
+    healthy(env, now, n=5)
+    for i in range(5, 45):  # 8 s of thumbnails at 5 fps beyond the limit
+        produce(env.hot("cam1", "thumbnails"), "thumbnails", i, mtime=now - 8 + (i - 5) * 0.2)
+    beat(env, now)
+    env.write_config(archive={"batch_seconds": 10, "rescan_seconds": 10})
+    r = env.cli("health", now=now)
+    assert r.returncode == 0 and re.search(r"cam1\s+thumbnails\s+OK\s+45/5 in RAM", r.stdout), r.stdout
+    r = env.cli("health", now=now + 9)  # (the heartbeat is still younger than its 10 s limit)
+    assert r.returncode == 1 and "older than 12s not archived" in r.stdout, r.stdout
 
 
 def test_tmpfs_use_warns(env):

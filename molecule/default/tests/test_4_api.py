@@ -1,10 +1,21 @@
 """The plan's API paths through nginx: right JSON, 400 for a bad hour, 404 for an unknown device or missing
-manifest, and no request reaches outside the stream tree."""
+manifest, and no hostile request (traversal in every encoding, bad hours, unknown devices, very long paths,
+methods other than GET/HEAD) reads outside the stream tree or gets a 5xx."""
 
+import base64
+import collections
 import json
+import os
 import shlex
+import sys
+import uuid
 
 import pytest
+
+import hosttools
+
+sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "tests", "reliability"))
+from record import record  # noqa: E402
 
 
 def get(host, path):
@@ -75,30 +86,155 @@ def test_unknown_device_is_404(capture_host):
         assert "error" in json.loads(body)
 
 
-TRAVERSALS = [
-    "/host/stream/../../../../etc/passwd",
-    "/host/stream/capture1/../../../../etc/passwd",
-    "/host/stream/capture1/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-    "/host/stream/capture1/..%2f..%2f..%2f..%2fetc/passwd",
-    "/host/stream/capture1/%252e%252e/%252e%252e/etc/passwd",
-    "/api/host/thumbnails/../../../etc/passwd",
-    "/api/host/thumbnails/capture1/..%2f..%2f..%2fetc%2fpasswd",
-    "/api/host/segments/%2e%2e/3",
-    "/host/stream/capture1/hot/../../../../../etc/passwd",
-    "/host/stream/capture1/captures/3/..%00/etc/passwd",
+# Hostile requests, sent byte for byte over a raw socket inside the container (curl and urllib would
+# normalise some of them). Each names the status nginx answers with and why; none may be a 5xx, and no
+# body may hold /etc/passwd or the canary planted outside the stream tree. `pad` appends that many "a" to
+# the path (the request line is then built in the container). `raw` is the whole request.
+CANARY_FILES = ["/etc/hotcold-canary", "/var/www/html/hotcold-canary", "/var/www/hotcold-canary"]
+S = "/host/stream/capture1"
+M3U8 = f"{S}/hot/segments/output.m3u8"
+HOSTILE = [
+    # Traversal, plain and in every encoding. nginx resolves "..", "%2e" and "%2f" before choosing a
+    # location and answers 400 when the path climbs above "/"; anything else that survives normalisation
+    # matches no anchored location and falls into the prefix's 404 (or the web root's). The canary cases
+    # climb exactly as far as a naive prefix-to-base_path mapping would need to reach the planted file.
+    ("dotdot from the prefix", {"path": "/host/stream/../../../../etc/passwd"}, 400),
+    ("dotdot from a device", {"path": f"{S}/../../../../etc/passwd"}, 400),
+    ("dotdot from the tmpfs", {"path": f"{S}/hot/../../../../../etc/passwd"}, 400),
+    ("%2e%2e", {"path": f"{S}/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd"}, 400),
+    (".%2e", {"path": f"{S}/.%2e/.%2e/.%2e/.%2e/etc/passwd"}, 400),
+    ("..%2f", {"path": f"{S}/..%2f..%2f..%2f..%2fetc/passwd"}, 400),
+    ("double-encoded %252e", {"path": f"{S}/%252e%252e/%252e%252e/etc/passwd"}, 404),
+    ("backslash", {"path": S + "/..\\..\\..\\..\\etc\\passwd"}, 404),
+    ("%5c backslash", {"path": f"{S}/..%5c..%5c..%5c..%5cetc%5cpasswd"}, 404),
+    ("overlong UTF-8 dot %c0%ae", {"path": f"{S}/%c0%ae%c0%ae/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd"}, 404),
+    ("overlong UTF-8 slash %c0%af", {"path": f"{S}/..%c0%af..%c0%af..%c0%afetc%c0%afpasswd"}, 404),
+    ("NUL %00 in a folder", {"path": f"{S}/captures/3/..%00/etc/passwd"}, 400),
+    ("NUL %00 after a file", {"path": f"{S}/hot/captures/latest.jpg%00.txt"}, 400),
+    ("canary next to the stream root", {"path": "/host/stream/../hotcold-canary"}, 404),
+    ("canary via %2e%2e", {"path": "/host/stream/%2e%2e/hotcold-canary"}, 404),
+    ("canary from an hour folder", {"path": f"{S}/captures/3/../../../../hotcold-canary"}, 404),
+    ("canary via ..%2f from an hour", {"path": f"{S}/captures/3/..%2f..%2f..%2f..%2fhotcold-canary"}, 404),
+    ("canary via ..%2f from the tmpfs", {"path": f"{S}/hot/captures/..%2f..%2f..%2f..%2fhotcold-canary"}, 404),
+    ("canary at the web root", {"path": "/hotcold-canary"}, 404),
+    ("double slash", {"path": "//etc/passwd"}, 404),
+    ("double slash under the prefix", {"path": "/host/stream//etc/passwd"}, 404),
+    ("dotdot after a page file", {"path": "/index.html/../../etc/passwd"}, 400),
+    ("absolute URI with dotdot", {"raw": "GET http://127.0.0.1/../../etc/passwd HTTP/1.1\r\nHost: x\r\n"}, 400),
+    ("relative request target", {"raw": "GET ../../etc/passwd HTTP/1.1\r\nHost: x\r\n"}, 400),
+    ("dotdot in the Host header", {"raw": f"GET {S}/hot/captures/latest.jpg HTTP/1.1\r\nHost: ../../etc\r\n"}, 400),
+    ("API: dotdot", {"path": "/api/host/thumbnails/../../../etc/passwd"}, 404),
+    ("API: ..%2f as the hour", {"path": "/api/host/thumbnails/capture1/..%2f..%2f..%2fetc%2fpasswd"}, 404),
+    ("API: %2e%2e as the device", {"path": "/api/host/segments/%2e%2e/3"}, 404),
+    ("API: .. as the hour", {"path": "/api/host/thumbnails/capture1/.."}, 404),
+    # Hidden and temporary files, folder listings: inside the tree, never served.
+    ("hidden day marker", {"path": f"{S}/captures/3/.day"}, 404),
+    ("FFmpeg temp file", {"path": f"{S}/hot/segments/segment_1.ts.tmp"}, 404),
+    ("folder listing", {"path": f"{S}/captures/3/"}, 404),
+    # Hours out of range or not a number (the API answers a JSON 400), unknown devices (JSON 404).
+    ("hour 24", {"path": "/api/host/thumbnails/capture1/24"}, 400),
+    ("hour -1", {"path": "/api/host/segments/capture1/-1"}, 400),
+    ("hour of 20 digits", {"path": "/api/host/thumbnails/capture1/99999999999999999999"}, 400),
+    ("hour 0x3", {"path": "/api/host/segments/capture1/0x3"}, 400),
+    ("hour empty", {"path": "/api/host/segments/capture1/"}, 400),
+    ("hour with %00", {"path": "/api/host/segments/capture1/3%00"}, 400),
+    ("unknown device", {"path": "/api/host/thumbnails/nope/3"}, 404),
+    ("device in capitals", {"path": "/api/host/segments/CAPTURE1/3"}, 404),
+    ("unknown device's live file", {"path": "/host/stream/nope/hot/captures/latest.jpg"}, 404),
+    ("device name prefix", {"path": "/host/stream/capture1x/hot/captures/latest.jpg"}, 404),
+    # Very long paths: nginx's request-line buffer (large_client_header_buffers, 8 KB) answers 414.
+    ("4 KB path", {"path": S + "/", "pad": 4096}, 404),
+    ("8 KB path", {"path": S + "/", "pad": 8192}, 414),
+    ("64 KB path", {"path": S + "/", "pad": 65536}, 414),
+    # Methods other than GET/HEAD: the server-level rule answers 405 before any location; a lowercase
+    # method is not HTTP at all (400).
+] + [(f"method {m}", {"method": m, "path": M3U8}, 405) for m in (
+    "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE",
+    "LOCK", "UNLOCK", "CONNECT",
+)] + [
+    ("PUT with a body", {"raw": f"PUT {S}/hot/captures/x.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n", "body": "hello"}, 405),
+    ("lowercase method", {"method": "get", "path": M3U8}, 400),
 ]
 
+SEND_ALL = r'''
+import base64, json, socket, sys
+cases = json.loads(sys.argv[1])
+out = []
+for c in cases:
+    if "raw" in c:
+        head = c["raw"]
+    else:
+        head = c.get("method", "GET") + " " + c["path"] + "a" * c.get("pad", 0) + " HTTP/1.1\r\nHost: localhost\r\n"
+    request = (head + "Connection: close\r\n\r\n" + c.get("body", "")).encode("latin-1")
+    s = socket.create_connection(("127.0.0.1", 80), timeout=15)
+    s.sendall(request)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    line = data.split(b"\r\n", 1)[0].decode("latin-1")
+    out.append({"status": int(line.split()[1]), "line": line, "response": base64.b64encode(data).decode()})
+print(json.dumps(out))
+'''
 
-@pytest.mark.parametrize("path", TRAVERSALS)
-def test_traversal_never_leaves_the_stream_tree(capture_host, path):
-    status, body = get(capture_host, path)
-    assert "root:x:0:0" not in body
-    assert status < 500, (path, status)
+
+@pytest.fixture(scope="module")
+def canary(capture_host):
+    """A unique string in files readable by nginx outside the stream tree; removed afterwards."""
+    text = f"hotcold-canary-{uuid.uuid4().hex}"
+    for path in CANARY_FILES:
+        capture_host.run_expect([0], f"printf '%s\\n' {text} > {path} && chmod 0644 {path}")
+        # Readable by nginx's workers: a request that escaped the tree would get it.
+        assert text in capture_host.check_output(f"runuser -u www-data -- cat {path}")
+    yield text
+    capture_host.run(f"rm -f {' '.join(CANARY_FILES)}")
 
 
-def test_only_get_and_head_are_allowed(capture_host, devices):
-    for method in ("POST", "PUT", "DELETE"):
-        code = capture_host.check_output(
-            f"curl -s -o /dev/null -w '%{{http_code}}' -X {method} http://127.0.0.1/host/stream/{devices[0]}/hot/segments/output.m3u8"
-        )
-        assert int(code) in (403, 405), (method, code)
+@pytest.fixture(scope="module")
+def hostile_answers(capture_host, canary):
+    """Send every hostile request once; {name: {"status", "line", "text"}}."""
+    specs = json.dumps([spec for _, spec, _ in HOSTILE])
+    code = SEND_ALL.replace("json.loads(sys.argv[1])", f"json.loads({specs!r})")
+    answers = hosttools.run_python(capture_host, code, timeout=120)
+    assert len(answers) == len(HOSTILE)
+    for answer in answers:
+        answer["text"] = base64.b64decode(answer.pop("response")).decode("latin-1")
+    return {name: answer for (name, _, _), answer in zip(HOSTILE, answers)}
+
+
+def test_hostile_table_is_distinct_and_big_enough():
+    names = [name for name, _, _ in HOSTILE]
+    requests = [json.dumps(spec, sort_keys=True) for _, spec, _ in HOSTILE]
+    assert len(set(names)) == len(names) and len(set(requests)) == len(requests)
+    assert len(HOSTILE) >= 30
+
+
+@pytest.mark.parametrize("name,spec,expected", HOSTILE, ids=[name for name, _, _ in HOSTILE])
+def test_hostile_request_gets_its_4xx_and_nothing_from_outside(hostile_answers, canary, name, spec, expected):
+    answer = hostile_answers[name]
+    assert answer["status"] < 500, (name, answer["line"])
+    assert answer["status"] == expected, (name, answer["line"])
+    assert canary not in answer["text"], (name, answer["text"][:500])
+    assert "root:x:0:0" not in answer["text"], (name, answer["text"][:500])
+
+
+def test_nginx_still_serves_after_the_hostile_requests_and_records_them(capture_host, hostile_answers, canary, devices):
+    # Every case above passed (this runs after them, in file order): the site still answers a normal request.
+    status, _ = get(capture_host, f"/api/host/thumbnails/{devices[0]}/0")
+    assert status == 200
+    assert capture_host.service("nginx").is_running
+    statuses = collections.Counter(str(a["status"]) for a in hostile_answers.values())
+    expected = collections.Counter(str(e) for _, _, e in HOSTILE)
+    assert statuses == expected
+    outside = sum(1 for a in hostile_answers.values() if canary in a["text"] or "root:x:0:0" in a["text"])
+    five_xx = sum(1 for a in hostile_answers.values() if a["status"] >= 500)
+    assert outside == 0 and five_xx == 0
+    record(
+        "bad_input", "hostile HTTP requests to the stream endpoints (nginx in a molecule host)",
+        tried=len(HOSTILE), statuses=dict(sorted(statuses.items())), outside_reads=outside, five_xx=five_xx,
+        canaries=len(CANARY_FILES),
+        source="molecule/default/tests/test_4_api.py::test_nginx_still_serves_after_the_hostile_requests_and_records_them",
+    )

@@ -7,7 +7,8 @@ SD, and every file visible on the SD is byte-identical to what was produced. Aft
 one more start (``archive --once``) must leave every file in exactly one place, byte-identical,
 with exactly one metadata record per archived file and no temp file anywhere.
 
-Rounds: ``--kill-rounds N`` or ``HOTCOLD_KILL_ROUNDS`` (default 200).
+Rounds: ``--kill-rounds N`` or ``HOTCOLD_KILL_ROUNDS``; default 200 (`make test`), 1,000 with
+HOTCOLD_SOAK=1 (`make soak`). Issue 7, case 1.
 """
 
 import hashlib
@@ -22,6 +23,7 @@ import time
 import pytest
 
 from hchelpers import name_for
+from record import record
 
 KINDS = ("captures", "thumbnails", "segments")
 
@@ -96,6 +98,7 @@ def sha(path):
 
 
 @pytest.mark.slow
+@pytest.mark.reliability
 def test_kill_9_at_random_instants_loses_and_tears_nothing(env, kill_rounds):
     dev = "cam1"
     env.add_device(dev, size="64M")
@@ -175,5 +178,9 @@ def test_kill_9_at_random_instants_loses_and_tears_nothing(env, kill_rounds):
                 records[rec["name"]] = records.get(rec["name"], 0) + 1
     assert {n: c for n, c in records.items() if c != 1} == {}, "duplicate metadata records"
     assert set(records) == set(sd), "every archived file has its record"
+    record("crash", "SIGKILL of the archiver daemon at random moments, then restart", tried=kill_rounds,
+           produced=len(produced), lost=0, torn=0, source="tests/reliability/test_crash.py",
+           duplicated=0, temp_files_left=0, kills_mid_batch=killed_busy, archived=len(sd),
+           archived_by_killed_daemons=archived_by_killed, seconds=round(kill_seconds, 1))
     print(f"\nkill -9 test: {kill_rounds} rounds in {kill_seconds:.1f}s, {len(produced)} files produced, "
           f"{archived_by_killed} archived by the killed daemons, {len(sd)} in the end, {killed_busy} kills hit a batch mid-way (temp files on the SD or a file in both places)")

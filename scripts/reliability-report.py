@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Render the reliability report (issue 7) from the lines the tests recorded.
+
+    scripts/reliability-report.py [--results artifacts/reliability/results.jsonl] [--out FILE]
+
+`make soak` writes docs/RELIABILITY.md with it after the long run; `make test` writes
+artifacts/RELIABILITY.md after the bounded one. The tests record a line only after their
+assertions held (tests/reliability/record.py), so every row here is a case that passed; a case
+with no line is shown as NOT RUN. Exit 1 if any of the issue's eight cases is missing.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "reliability"))
+from record import CASES  # noqa: E402
+
+# What each case means, and what it does not cover: printed under its table.
+NOTES = {
+    "crash": "A writer produces files as FFmpeg does (temp name, rename into place, live playlist) while "
+             "the real daemon is SIGKILLed at a random moment (half of the rounds during start-up recovery, "
+             "half in the main loop) and restarted. After every kill: every file produced so far is in RAM "
+             "or on the SD, and every file on the SD is byte-identical (sha256). After the last round: each "
+             "file in exactly one place, one metadata record per archived file, no temp file anywhere.",
+    "sd_faults": "The SD card is a 64 MB ext4 filesystem on a loop device. While the fault lasts the "
+                 "archiver drops what does not fit in the hot limits (each drop logged by name and counted), "
+                 "so the tmpfs never fills and FFmpeg never sees an error; `hotcold health` exits 2 with "
+                 "`CRIT ... SD not writable: <errno>`. The card recovers without a restart. Not covered: EIO "
+                 "from a failing card (the test kernel has no device-mapper to inject it); the archiver "
+                 "treats every OSError from the SD the same way (errno in the message).",
+    "burst": "The plan's limits (100 captures, 100 thumbnails, 10 segments), the roles' default 100M tmpfs, "
+             "the default high-water mark (80 %), realistic sizes (capture ~100 KB, thumbnail ~6 KB, "
+             "segment ~500 KB). The tmpfs use is sampled every 50 ms.",
+    "clock": "Files get the jumped clock as their mtime, as FFmpeg's would. Observed and by design: after a "
+             "step back the files written before the step look newer (by mtime) than the fresh ones, so RAM "
+             "keeps those (the column pre_jump_captures_kept_in_ram_after_back_jump) and the fresh files go "
+             "to the SD at once until the clock catches up; nothing is lost or misfiled, and `latest.jpg` "
+             "follows the capture number, so the live picture stays fresh.",
+    "clean_stop": "Process level here; the molecule `faults` scenario adds the host level (reboot ordering, "
+                  "`systemctl stop` under load, a finished hour closed as VOD).",
+    "watchdog": "The molecule `faults` scenario: SIGSTOP the archiver on a systemd host, watch health and "
+                "the restart.",
+    "bad_input": "Config and inventory: each case is refused before anything changes, with a message that "
+                 "names the key and the bad value. HTTP: requests against the real nginx of the molecule "
+                 "`default` host; a canary file outside the stream tree must never be served.",
+    "hardening": "Measured on the molecule `default` host (Debian 12, systemd 252).",
+}
+
+SKIP_FIGURES = {"cases"}  # long lists: summarised by `tried`
+
+
+def load(path):
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                line = line.strip()
+                if line:
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError as e:
+                        sys.exit(f"{path}:{n}: not JSON ({e})")
+    except FileNotFoundError:
+        sys.exit(f"{path}: no results; run `make test` or `make soak` first")
+    latest = {}
+    for r in rows:  # a case re-run in the same results file: the latest line wins
+        latest[(r["case"], r["name"], r.get("source"))] = r
+    return list(latest.values())
+
+
+def machine():
+    def run(*cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+        except OSError:
+            return "?"
+
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
+    except OSError:
+        pass
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // 1024
+    head = run("git", "-C", REPO, "rev-parse", "--short", "HEAD")
+    dirty = run("git", "-C", REPO, "status", "--porcelain", "--untracked-files=no")
+    return {
+        "code": f"{head}{' + uncommitted changes' if dirty else ''} (at render time)",
+        "CPU": f"{cpu}, nproc {os.cpu_count()}",
+        "RAM": f"{mem} MB",
+        "kernel": platform.release(),
+        "python / ffmpeg / systemd (host)": " / ".join([
+            run("/usr/bin/python3", "-c", "import platform; print(platform.python_version())"),
+            (run("ffmpeg", "-version").split("\n")[0].split(" ")[2:3] or ["?"])[0],
+            (run("systemctl", "--version").split("\n")[0].split(" ")[1:2] or ["?"])[0],
+        ]),
+    }
+
+
+def cell(v):
+    if v is None:
+        return "-"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, separators=(", ", ": ")).replace("|", "\\|")
+    return str(v).replace("|", "\\|")
+
+
+def figures(r):
+    fig = {k: v for k, v in sorted(r.get("figures", {}).items()) if k not in SKIP_FIGURES}
+    return "; ".join(f"{k} {cell(v)}" for k, v in fig.items()) or "-"
+
+
+def render(rows, results_path):
+    modes = sorted({r["mode"] for r in rows})
+    by_case = {c: [r for r in rows if r["case"] == c] for c in CASES}
+    missing = [c for c, rs in by_case.items() if not rs]
+    produced = sum(r["produced"] or 0 for r in rows)
+    lost = sum(r["lost"] or 0 for r in rows)
+    torn = sum(r["torn"] or 0 for r in rows)
+    tried = sum(r["tried"] or 0 for r in rows)
+    dates = sorted(r["at"] for r in rows)
+    out = [
+        "# hotcold reliability report",
+        "",
+        "Generated by `scripts/reliability-report.py` from the lines the tests recorded in "
+        f"`{os.path.relpath(results_path, REPO)}` (issue 7). A test records its line only after all of its "
+        "assertions held, so every row below passed. Reproduce: `make soak` (the long run, writes this file) or "
+        "`make test` (the bounded run, writes artifacts/RELIABILITY.md).",
+        "",
+        "| run | |",
+        "|---|---|",
+        f"| mode | {', '.join(modes)} (`make soak` sets HOTCOLD_SOAK=1: 1,000 kills, longer faults and bursts, more rounds) |",
+        f"| recorded | {dates[0]} to {dates[-1]} |" if dates else "| recorded | - |",
+    ]
+    out += [f"| {k} | {v} |" for k, v in machine().items()]
+    out += [
+        "",
+        "## Summary",
+        "",
+        f"{tried:,} attempts in {len(rows)} checks; {produced:,} files produced under faults; "
+        f"**{lost} lost, {torn} torn**." + (f" NOT RUN: {', '.join(CASES[c] for c in missing)}." if missing else ""),
+        "",
+        "| case | checks | times tried | files produced | lost | torn |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c, title in CASES.items():
+        rs = by_case[c]
+        if not rs:
+            out.append(f"| {title} | NOT RUN | - | - | - | - |")
+            continue
+        p = [r["produced"] for r in rs if r["produced"] is not None]
+        lo = [r["lost"] for r in rs if r["lost"] is not None]
+        to = [r["torn"] for r in rs if r["torn"] is not None]
+        out.append(f"| {title} | {len(rs)} | {sum(r['tried'] or 0 for r in rs):,} | "
+                   f"{cell(sum(p)) if p else '-'} | {cell(sum(lo)) if lo else '-'} | {cell(sum(to)) if to else '-'} |")
+    hard = [r for r in by_case["hardening"] if "exposure" in r.get("figures", {})]
+    if hard:
+        out += ["", "## Hardening scores (`systemd-analyze security`, target <= 2.5 \"OK\")", "",
+                "| unit | exposure | verdict |", "|---|---|---|"]
+        for r in sorted(hard, key=lambda r: r["name"]):
+            f = r["figures"]
+            out.append(f"| {cell(f.get('unit', r['name']))} | {cell(f['exposure'])} | {cell(f.get('verdict'))} |")
+    for c, title in CASES.items():
+        out += ["", f"## {title}", ""]
+        rs = sorted(by_case[c], key=lambda r: (r.get("source") or "", r["name"]))
+        if not rs:
+            out += ["NOT RUN: no test recorded this case."]
+            continue
+        if NOTES.get(c):
+            out += [NOTES[c], ""]
+        out += ["| what was tried | times | files produced | lost | torn | figures | mode | test |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in rs:
+            out.append(f"| {cell(r['name'])} | {cell(r['tried'])} | {cell(r['produced'])} | {cell(r['lost'])} | "
+                       f"{cell(r['torn'])} | {figures(r)} | {r['mode']} | `{cell(r.get('source'))}` |")
+    out += ["", f"_Rendered {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}._", ""]
+    return "\n".join(out), missing
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--results", default=os.path.join(REPO, "artifacts", "reliability", "results.jsonl"))
+    p.add_argument("--out", default=os.path.join(REPO, "artifacts", "RELIABILITY.md"))
+    a = p.parse_args()
+    text, missing = render(load(a.results), a.results)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    tmp = a.out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, a.out)
+    print(f"reliability report: {a.out}" + (f" (NOT RUN: {', '.join(missing)})" if missing else ""))
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Record what a reliability case tried and what it lost, for docs/RELIABILITY.md (issue 7).
+
+Every reliability test (pytest in tests/, testinfra in molecule/) calls ``record()`` once per case it
+ran. Lines are appended to ``$HOTCOLD_RELIABILITY_DIR/results.jsonl`` (default
+``artifacts/reliability/`` in the repository); ``scripts/reliability-report.py`` turns them into the
+report. A line is written only after the test's assertions held, so a case in the report passed.
+
+Plain functions and no pytest import: the molecule tests run in another pytest session and
+import this file by path.
+"""
+
+import json
+import os
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# The issue's eight cases, in report order: key -> title.
+CASES = {
+    "crash": "1. Crash safety (SIGKILL at random moments)",
+    "sd_faults": "2. SD card full / read-only",
+    "burst": "3. Burst (10x the normal rate)",
+    "clock": "4. Wall-clock jumps",
+    "clean_stop": "5. Clean stop and reboot",
+    "watchdog": "6. Watchdog (hung archiver)",
+    "bad_input": "7. Bad input (config, inventory, HTTP)",
+    "hardening": "8. Hardening",
+}
+
+
+def soak():
+    """True for `make soak` (HOTCOLD_SOAK=1): tests run their long form."""
+    return os.environ.get("HOTCOLD_SOAK", "") not in ("", "0")
+
+
+def scaled(bounded, long):
+    """The bounded figure for `make test`, the long one for `make soak`."""
+    return long if soak() else bounded
+
+
+def results_dir():
+    return os.environ.get("HOTCOLD_RELIABILITY_DIR") or os.path.join(REPO, "artifacts", "reliability")
+
+
+def record(case, name, *, tried, produced=None, lost=None, torn=None, source=None, **figures):
+    """Append one result line.
+
+    case      one of CASES
+    name      what was tried, in a few words ("SIGKILL during archiving")
+    tried     how many times (rounds, requests, inputs)
+    produced  files the writer produced (None where no files are involved)
+    lost, torn  files lost / torn (None where not applicable)
+    source    the test that ran it (file::function); callers pass __file__-relative names
+    figures   anything else worth printing (dropped=3, exposure=1.9, verdict="OK", ...)
+    """
+    if case not in CASES:
+        raise ValueError(f"unknown reliability case {case!r}; known: {', '.join(CASES)}")
+    line = {
+        "case": case,
+        "name": name,
+        "tried": tried,
+        "produced": produced,
+        "lost": lost,
+        "torn": torn,
+        "source": source,
+        "mode": "soak" if soak() else "bounded",
+        "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "figures": figures,
+    }
+    d = results_dir()
+    os.makedirs(d, exist_ok=True)
+    # One short write with O_APPEND: lines from parallel writers never interleave.
+    data = (json.dumps(line, sort_keys=True) + "\n").encode()
+    fd = os.open(os.path.join(d, "results.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return line
