@@ -443,6 +443,11 @@ class Archiver:
                         idx.write_ram(now)
                     except OSError as e:
                         log.warning("%s: cannot write RAM index: %s", st.device, e)
+                    except Exception:  # derived data: a bug here must not stop the archiving
+                        log.exception("%s: RAM index of hour %s failed; rebuilding it from the SD", st.device,
+                                      idx.key)
+                        st.counters["errors"] += 1
+                        idx.thumbnails.stale = idx.segments.stale = True
 
     def next_index_due(self):
         due = None

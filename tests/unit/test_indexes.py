@@ -244,3 +244,30 @@ def test_growing_file_refuses_a_previous_file_it_did_not_write(tmp_path):
         g.write(p, b"[", b",4", b"]\n")
     assert open(p).read() == "[9,9,9]\n"
     assert sorted(os.listdir(tmp_path)) == ["copy", "doc"], "no temp file left behind"
+
+
+def test_a_failing_index_write_is_logged_and_rebuilt_not_fatal(env, monkeypatch, caplog):
+    """An unexpected error while writing a RAM index (derived data) costs a log line and a rebuild,
+    never the archiving."""
+    env.add_device("cam1")
+    t = datetime(2024, 3, 1, 10, 15, tzinfo=UTC).timestamp()
+    for n in range(6):
+        produce(env.hot("cam1", "thumbnails"), "thumbnails", n, mtime=t + n)
+    a = Archiver(env.config(hot_limits={"thumbnails": 2}), FixedClock(t + 10))
+    calls = {"n": 0}
+    real = indexes.HourIndex.write_ram
+
+    def broken(self, now):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ValueError("boom")
+        return real(self, now)
+
+    monkeypatch.setattr(indexes.HourIndex, "write_ram", broken)
+    a.run_once()
+    a.write_ram_indexes(force=True)  # the failing write: logged, counted, not raised
+    assert "boom" in caplog.text and a.states["cam1"].counters["errors"] == 1
+    assert len(os.listdir(env.archive("cam1", "thumbnails", 10))) >= 4, "archiving went on"
+    a.write_ram_indexes(force=True)  # next time: rebuilt from the SD
+    with open(os.path.join(env.hot("cam1"), "index", "thumbnails_10.json")) as f:
+        assert json.load(f)["count"] == 4
