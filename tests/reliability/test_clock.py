@@ -41,16 +41,9 @@ def local(t, tz):
 def sd_files(env, dev):
     """{(kind, name): (hour, path)} of every media file on the SD."""
     out = {}
-    for kind in ("captures", "thumbnails", "segments"):
-        kd = env.archive(dev, kind)
-        if not os.path.isdir(kd):
-            continue
-        for h in os.listdir(kd):
-            if not h.isdigit():
-                continue
-            for n in os.listdir(os.path.join(kd, h)):
-                if n.endswith((".jpg", ".ts")):
-                    out[(kind, n)] = (int(h), os.path.join(kd, h, n))
+    for name, path in env.archived_files(dev).items():
+        hour_dir = os.path.dirname(path)
+        out[(os.path.basename(os.path.dirname(hour_dir)), name)] = (int(os.path.basename(hour_dir)), path)
     return out
 
 
