@@ -141,12 +141,17 @@ def render(rows, results_path):
         f"| mode | {', '.join(modes)} (`make soak` sets HOTCOLD_SOAK=1: 1,000 kills, longer faults and bursts, more rounds) |",
         f"| recorded | {dates[0]} to {dates[-1]} |" if dates else "| recorded | - |",
     ]
-    out += [f"| {k} | {v} |" for k, v in machine().items()]
+    codes = sorted({r["code"] for r in rows if r.get("code")})
+    mach = machine()
+    if codes:  # what the tests ran on (recorded with each line), not what the report was rendered at
+        mach["code"] = ", ".join(codes) + " (as recorded by the tests)"
+    out += [f"| {k} | {v} |" for k, v in mach.items()]
     out += [
         "",
         "## Summary",
         "",
-        f"{tried:,} attempts in {len(rows)} checks; {produced:,} files produced under faults; "
+        f"{len(rows)} checks, {tried:,} things tried (kills, faults, requests, bad inputs, files inspected); "
+        f"{produced:,} files produced under faults; "
         f"**{lost} lost, {torn} torn**." + (f" NOT RUN: {', '.join(CASES[c] for c in missing)}." if missing else ""),
         "",
         "| case | checks | times tried | files produced | lost | torn |",

@@ -9,8 +9,10 @@ Plain functions and no pytest import: the molecule tests run in another pytest s
 import this file by path.
 """
 
+import functools
 import json
 import os
+import subprocess
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,6 +38,19 @@ def soak():
 def scaled(bounded, long):
     """The bounded figure for `make test`, the long one for `make soak`."""
     return long if soak() else bounded
+
+
+@functools.lru_cache(maxsize=None)
+def code_version():
+    """The commit the tests run on (+ "dirty" with uncommitted changes to tracked files), or None."""
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + (" + uncommitted changes" if dirty else "")) or None
 
 
 def results_dir():
@@ -64,6 +79,7 @@ def record(case, name, *, tried, produced=None, lost=None, torn=None, source=Non
         "torn": torn,
         "source": source,
         "mode": "soak" if soak() else "bounded",
+        "code": code_version(),
         "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "figures": figures,
     }

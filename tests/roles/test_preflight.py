@@ -98,7 +98,7 @@ def failures(report):
                 if result.get("failed"):
                     msg = result.get("msg", "")
                     if result.get("results"):
-                        msg += " ".join(str(r.get("msg", "")) for r in result["results"] if r.get("failed"))
+                        msg = " ".join([msg] + [str(r.get("msg", "")) for r in result["results"] if r.get("failed")])
                     out.append((play["play"]["name"], task["task"]["name"], msg))
     return out
 
