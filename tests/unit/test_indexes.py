@@ -73,8 +73,21 @@ class Feed:
         write_live(self.env.hot(self.dev, "segments"), self.live, durations=self.durations, pdts=self.pdts)
 
 
+def assert_ram_is_a_full_render(env, dev="cam1", hour=10):
+    """Both RAM indexes are byte-identical to a full render of the SD folder."""
+    assert ram(env, dev, f"thumbnails_{hour}.json") == expected_thumbnails(env, dev, hour)
+    assert ram(env, dev, f"segments_{hour}.m3u8") == expected_playlist(env, dev, hour, ended=False)
+
+
 def make(env, clock):
     return Archiver(env.config(hot_limits={"thumbnails": 4, "segments": 2}, archive={"segment_margin": 0}), clock)
+
+
+def start(env):
+    """One device cam1, an archiver on a fixed clock at T0 and its FFmpeg-like feed."""
+    env.add_device("cam1")
+    clock = FixedClock(T0)
+    return make(env, clock), Feed(env, "cam1", clock), clock
 
 
 def run_seconds(a, feed, clock, n, **kw):
@@ -110,10 +123,7 @@ def test_many_appends_give_exactly_a_full_render_and_never_reload(env, monkeypat
 
 
 def test_out_of_order_arrivals_still_give_a_sorted_index(env):
-    env.add_device("cam1")
-    clock = FixedClock(T0)
-    a = make(env, clock)
-    feed = Feed(env, "cam1", clock)
+    a, feed, clock = start(env)
     run_seconds(a, feed, clock, 10)
     # older numbers show up late (newest by mtime, so they are archived after the others)
     t = clock.now
@@ -131,15 +141,11 @@ def test_out_of_order_arrivals_still_give_a_sorted_index(env):
     assert pl == expected_playlist(env, "cam1", 10, ended=False)
     # and appending in order goes on from there
     run_seconds(a, feed, clock, 5)
-    assert ram(env, "cam1", "thumbnails_10.json") == expected_thumbnails(env, "cam1", 10)
-    assert ram(env, "cam1", "segments_10.m3u8") == expected_playlist(env, "cam1", 10, ended=False)
+    assert_ram_is_a_full_render(env)
 
 
 def test_news_for_one_index_only_leave_the_other_as_it_is(env):
-    env.add_device("cam1")
-    clock = FixedClock(T0)
-    a = make(env, clock)
-    feed = Feed(env, "cam1", clock)
+    a, feed, clock = start(env)
     run_seconds(a, feed, clock, 5)
     before = ram(env, "cam1", "segments_10.m3u8")
     for i in range(3):  # only thumbnails (the segment muxer stalled)
@@ -164,10 +170,7 @@ def test_news_for_one_index_only_leave_the_other_as_it_is(env):
 
 
 def test_a_rebuild_forgets_the_head_of_entries_no_longer_on_the_sd(env):
-    env.add_device("cam1")
-    clock = FixedClock(T0)
-    a = make(env, clock)
-    feed = Feed(env, "cam1", clock)
+    a, feed, clock = start(env)
     run_seconds(a, feed, clock, 8, at={2: {"duration": 2.5}})
     assert "#EXT-X-TARGETDURATION:3\n" in ram(env, "cam1", "segments_10.m3u8")
     # the long segment and the first one leave the SD (by hand), the RAM file is lost: rebuilt from the SD
@@ -182,10 +185,7 @@ def test_a_rebuild_forgets_the_head_of_entries_no_longer_on_the_sd(env):
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 def test_a_lost_or_replaced_ram_index_is_rebuilt_from_the_sd(env, how):
-    env.add_device("cam1")
-    clock = FixedClock(T0)
-    a = make(env, clock)
-    feed = Feed(env, "cam1", clock)
+    a, feed, clock = start(env)
     run_seconds(a, feed, clock, 10)
     for name in ("thumbnails_10.json", "segments_10.m3u8"):
         p = os.path.join(env.hot("cam1"), "index", name)
@@ -197,21 +197,16 @@ def test_a_lost_or_replaced_ram_index_is_rebuilt_from_the_sd(env, how):
             with open(p, "w") as f:
                 f.write("x" * size)
     run_seconds(a, feed, clock, 3)
-    assert ram(env, "cam1", "thumbnails_10.json") == expected_thumbnails(env, "cam1", 10)
-    assert ram(env, "cam1", "segments_10.m3u8") == expected_playlist(env, "cam1", 10, ended=False)
+    assert_ram_is_a_full_render(env)
 
 
 def test_restart_mid_hour_then_more_appends_then_the_hour_closes(env):
-    env.add_device("cam1")
-    clock = FixedClock(T0)
-    a = make(env, clock)
-    feed = Feed(env, "cam1", clock)
+    a, feed, clock = start(env)
     run_seconds(a, feed, clock, 20)
     # the daemon dies (its RAM indexes stay in the tmpfs, a second behind), a new one starts
     b = make(env, clock)
     b.recover()
-    assert ram(env, "cam1", "thumbnails_10.json") == expected_thumbnails(env, "cam1", 10)
-    assert ram(env, "cam1", "segments_10.m3u8") == expected_playlist(env, "cam1", 10, ended=False)
+    assert_ram_is_a_full_render(env)
     run_seconds(b, feed, clock, 20, at={3: {"gap": 3.0}})
     th = ram(env, "cam1", "thumbnails_10.json")
     pl = ram(env, "cam1", "segments_10.m3u8")
