@@ -49,11 +49,8 @@ class DeviceHealth:
 
 
 def count_hot(d, kind):
-    try:
-        with os.scandir(d) as it:
-            return sum(1 for e in it if number_of(kind, e.name) is not None)
-    except FileNotFoundError:
-        return None
+    mtimes = hot_mtimes(d, kind)
+    return None if mtimes is None else len(mtimes)
 
 
 def hot_mtimes(d, kind):
@@ -134,7 +131,7 @@ def evaluate(config, now):
         counts = {}
         for kind in HOT_KINDS:
             mtimes = hot_mtimes(lay.hot_dir(kind), kind)
-            n = None if mtimes is None else len(mtimes)
+            n = None if mtimes is None else len(mtimes)  # (count_hot, without a second scan)
             counts[kind] = n
             exp = expected_hot(config, kind)
             if n is None:
