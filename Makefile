@@ -50,7 +50,12 @@ demo: image web
 demo-clean:
 	@podman rm -f -t 5 hotcold-demo >/dev/null 2>&1 || true
 
+# Every shell script git tracks (by its #! line), so a new script is linted without being listed here.
+SHELL_SCRIPTS = $(shell git ls-files | xargs grep -lE '^\#!/(usr/)?bin/(env )?(ba)?sh' 2>/dev/null | grep -v '\.j2$$')
+
 lint: setup
+	ruff check .
+	shellcheck $(SHELL_SCRIPTS)
 	yamllint -s .
 	ansible-lint --offline
 	ansible-playbook site.yml --syntax-check

@@ -22,9 +22,27 @@ import os
 import re
 import time
 
-from common import (BENCH, RES, SYS_PYTHON, LoopSD, Section, fmt, fmt_ratio, hotcold_cmd, log, median,
-                    mount_tmpfs, ratio, run, runtime_env, runtime_problem, spawn, stop_process, wait_heartbeat,
-                    workdir, write_config)
+from common import (
+    BENCH,
+    RES,
+    SYS_PYTHON,
+    LoopSD,
+    Section,
+    fmt,
+    fmt_ratio,
+    hotcold_cmd,
+    log,
+    median,
+    mount_tmpfs,
+    ratio,
+    runtime_env,
+    runtime_problem,
+    spawn,
+    stop_process,
+    wait_heartbeat,
+    workdir,
+    write_config,
+)
 
 NAME = "sd_writes"
 TITLE = "1. SD-card writes (the headline)"
@@ -51,7 +69,8 @@ def ffmpeg_cmd(hots, seconds):
     return ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
             "-re", "-t", str(seconds), "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
             "-filter_complex_threads", "1",
-            "-filter_complex", "[0:v]split=3[main][cap][thumb];[cap]fps=2[cap_out];[thumb]fps=5,scale=320:240[thumb_out]",
+            "-filter_complex",
+            "[0:v]split=3[main][cap][thumb];[cap]fps=2[cap_out];[thumb]fps=5,scale=320:240[thumb_out]",
             "-map", "[main]", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
             "-threads", "2", "-b:v", "2M", "-maxrate", "2M", "-bufsize", "4M", "-g", "30",
             "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0", "-f", "tee", tee_seg,
@@ -126,7 +145,8 @@ def run(quick, args):
             continue
         sec.rows.append([labels[m], fmt(round(r["ios"] * per_h)), fmt(round(r["ios_median"])),
                          "1x" if m == "direct" else fmt_ratio(ratio(r["ios"], a["ios"])),
-                         fmt(r["bytes"] * per_h / 1e6, 1), "1x" if m == "direct" else fmt_ratio(ratio(r["bytes"], a["bytes"])),
+                         fmt(r["bytes"] * per_h / 1e6, 1),
+                         "1x" if m == "direct" else fmt_ratio(ratio(r["bytes"], a["bytes"])),
                          fmt(round(r["created_total"] * per_h)), fmt(round(r["media_n"] * per_h)),
                          fmt(r["media_bytes"] * per_h / 1e6, 1), fmt(r["amp"], 3),
                          fmt(round(r["batches"] * per_h)) if r.get("batches") else "-",
@@ -145,7 +165,8 @@ def run(quick, args):
         if r.get("left_in_ram"):
             sec.notes.append(f"{m}: {r['left_in_ram']} media file(s) still in RAM after the archiver's flush")
     sec.notes.append(f"FFmpeg produced {res['direct']['media_n']} media files "
-                     f"({res['direct']['media_bytes'] / 1e6:.1f} MB) and {recorded} segments in {seconds} s of wall time; "
+                     f"({res['direct']['media_bytes'] / 1e6:.1f} MB) and {recorded} segments "
+                     f"in {seconds} s of wall time; "
                      f"its exit code {raw['ffmpeg_rc']}.")
     if "hotcold" not in res:
         sec.check("hotcold runs", problem, None)
@@ -241,7 +262,7 @@ def _measure(modes, seconds, minute):
         r["ios"] = after[0] - before[m][0]
         r["bytes"] = (after[1] - before[m][1]) * 512
         w = windows[m]
-        r["ios_median"] = median([b[0] - a[0] for a, b in zip(w, w[1:])]) if len(w) > 1 else None
+        r["ios_median"] = median([b[0] - a[0] for a, b in zip(w, w[1:], strict=False)]) if len(w) > 1 else None
         if r["ios_median"] is not None:
             r["ios_median"] *= 3600.0 / minute
         sd_dev = os.stat(sds[m].mnt).st_dev

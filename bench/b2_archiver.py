@@ -18,9 +18,30 @@ import json
 import os
 import time
 
-from common import (BENCH, RES, SYS_PYTHON, LoopSD, Section, fmt, fmt_ratio, hotcold_cmd, log, median,
-                    mount_tmpfs, pct, proc_cpu, proc_status, ratio, runtime_env, runtime_problem, spawn,
-                    stop_process, wait_heartbeat, workdir, write_config)
+from common import (
+    BENCH,
+    RES,
+    SYS_PYTHON,
+    LoopSD,
+    Section,
+    fmt,
+    fmt_ratio,
+    hotcold_cmd,
+    log,
+    median,
+    mount_tmpfs,
+    pct,
+    proc_cpu,
+    proc_status,
+    ratio,
+    runtime_env,
+    runtime_problem,
+    spawn,
+    stop_process,
+    wait_heartbeat,
+    workdir,
+    write_config,
+)
 
 NAME = "archiver"
 TITLE = "2. Archiver cost and scale"
@@ -173,7 +194,7 @@ def _one_run(which, ndev, seconds, window, late):
     arr_times = sorted(t for t in arrived.values())
     # CPU per 10k files per window (arrivals before the final sample only)
     per_win = []
-    for (ta, ca), (tb, cb) in zip(samples, samples[1:]):
+    for (ta, ca), (tb, cb) in zip(samples, samples[1:], strict=False):
         n = sum(1 for t in arr_times if ta < t <= tb)
         if n > 0 and ca is not None and cb is not None:
             per_win.append((cb - ca) / n * 10000)
@@ -282,7 +303,8 @@ def run(quick, args):
     v, k = worst(cpu_r, hc)
     early = max(cpu_r(k2) for k2 in hc if not k2[2])
     sec.check("CPU per file <= 50% of the plan's loop (worst run)",
-              f"{fmt_ratio(v)} ({label[(k[0], k[2])]}, {k[1]} dev); early in the hour worst {fmt_ratio(early)}", v <= 0.5)
+              f"{fmt_ratio(v)} ({label[(k[0], k[2])]}, {k[1]} dev); early in the hour worst {fmt_ratio(early)}",
+              v <= 0.5)
     v, k = worst(lambda k: results[k]["p99"], hc)
     sec.check("delay eligible -> on SD p99 <= 1 s (worst run)",
               f"{fmt(v, 3)} s ({label[(k[0], k[2])]}, {k[1]} dev); plan worst "
@@ -293,7 +315,8 @@ def run(quick, args):
     big = max(counts)
     rss = max(results[k]["rss_mb"] for k in hc if k[1] == big)
     sec.check(f"peak RSS <= 40 MB at {big} devices", f"{fmt(rss, 1)} MB", rss <= 40)
-    flat = ratio(results[("hotcold", big, False)]["cpu_per_10k"], results[("hotcold", min(counts), False)]["cpu_per_10k"])
+    flat = ratio(results[("hotcold", big, False)]["cpu_per_10k"],
+                 results[("hotcold", min(counts), False)]["cpu_per_10k"])
     sec.check(f"CPU per file flat within 20% from {min(counts)} to {big} devices",
               f"{big} dev / {min(counts)} dev = {fmt_ratio(flat)}", 0.8 <= flat <= 1.2)
     missing = sum(results[k]["missing"] for k in hc)

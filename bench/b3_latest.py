@@ -19,8 +19,22 @@ import sys
 import time
 from pathlib import Path
 
-from common import (RES, RUNTIME_PATH, Section, fmt, fmt_ratio, hotcold_cmd, median, mount_tmpfs, pct, ratio,
-                    run as run_cmd, runtime_env, workdir, write_config)
+from common import (
+    RES,
+    RUNTIME_PATH,
+    Section,
+    fmt,
+    fmt_ratio,
+    hotcold_cmd,
+    median,
+    mount_tmpfs,
+    pct,
+    ratio,
+    runtime_env,
+    workdir,
+    write_config,
+)
+from common import run as run_cmd
 
 NAME = "latest"
 TITLE = "3. Latest capture lookup"

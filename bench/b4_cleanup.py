@@ -18,8 +18,26 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from common import (BENCH, RES, RUNTIME_PATH, SYS_PYTHON, LoopSD, Section, drop_caches, fmt, fmt_ratio, hotcold_cmd,
-                    log, median, ratio, run as run_cmd, runtime_env, spawn, stop_process, workdir, write_config)
+from common import (
+    BENCH,
+    RES,
+    RUNTIME_PATH,
+    SYS_PYTHON,
+    LoopSD,
+    Section,
+    drop_caches,
+    fmt,
+    fmt_ratio,
+    hotcold_cmd,
+    log,
+    median,
+    ratio,
+    runtime_env,
+    spawn,
+    workdir,
+    write_config,
+)
+from common import run as run_cmd
 
 NAME = "cleanup"
 TITLE = "4. Cleanup of an expired hour"

@@ -15,7 +15,8 @@ import resource
 import shutil
 import time
 
-from common import REPO, RES, Section, fmt, fmt_ratio, log, median, ratio, run as run_cmd, workdir
+from common import REPO, RES, Section, fmt, fmt_ratio, log, ratio, workdir
+from common import run as run_cmd
 
 NAME = "rollout"
 TITLE = "5. Rollout (site.yml converge)"
@@ -91,7 +92,8 @@ def run(quick, args):
     problem = "full mode only (a converge takes minutes)" if quick else prerequisites()
     forks = _forks()
     sizes = (1, 4)
-    sec.headers = ["hosts", "first converge s", "vs 1 host", "no-change re-run s", "re-run / first", "changed in re-run",
+    sec.headers = ["hosts", "first converge s", "vs 1 host", "no-change re-run s", "re-run / first",
+                   "changed in re-run",
                    "failed/unreachable"]
     if problem:
         for n in sizes:

@@ -111,7 +111,7 @@ def workdir(prefix="hotcold-bench-"):
 
 
 def _umount(path):
-    for attempt in range(20):
+    for _attempt in range(20):
         r = run(["umount", path], check=False)
         if r.returncode == 0 or "not mounted" in r.stderr:
             return
@@ -340,7 +340,9 @@ def machine():
         for line in f:
             if line.startswith("MemTotal:"):
                 mem = int(line.split()[1]) // 1024
-    ff = run(["ffmpeg", "-hide_banner", "-version"], check=False).stdout.split("\n")[0] if shutil.which("ffmpeg") else "none"
+    ff = "none"
+    if shutil.which("ffmpeg"):
+        ff = run(["ffmpeg", "-hide_banner", "-version"], check=False).stdout.split("\n")[0]
     return {
         "nproc": os.cpu_count(),
         "ram_mb": mem,

@@ -19,8 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MOVED_FROM,  # noqa: E402
-                    IN_MOVED_TO, Inotify)
+from common import IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MOVED_FROM, IN_MOVED_TO, Inotify  # noqa: E402
 
 PATTERNS = {
     "captures": re.compile(r"^capture_(\d+)\.jpg$"),
@@ -34,7 +33,7 @@ HOT_MASK = IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_CREATE
 
 def classify(name):
     """Class of a file name created on the SD."""
-    for kind, pat in PATTERNS.items():
+    for pat in PATTERNS.values():
         if pat.match(name):
             return "media"
     if name.endswith(".hctmp"):
@@ -86,7 +85,7 @@ class Monitor:
         return dev, kind
 
     def _watch_tree(self, ri, top):
-        for dirpath, dirnames, filenames in os.walk(top):
+        for dirpath, dirnames, _filenames in os.walk(top):
             self._watch_dir(ri, dirpath, scan=False)
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
 

@@ -138,7 +138,8 @@ def render(rows, results_path):
         "",
         "| run | |",
         "|---|---|",
-        f"| mode | {', '.join(modes)} (`make soak` sets HOTCOLD_SOAK=1: 1,000 kills, longer faults and bursts, more rounds) |",
+        f"| mode | {', '.join(modes)} "
+        "(`make soak` sets HOTCOLD_SOAK=1: 1,000 kills, longer faults and bursts, more rounds) |",
         f"| recorded | {dates[0]} to {dates[-1]} |" if dates else "| recorded | - |",
     ]
     codes = sorted({r["code"] for r in rows if r.get("code")})

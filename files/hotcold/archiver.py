@@ -502,7 +502,8 @@ def _chunks(files):
     while start < len(files):
         end = start
         size = 0
-        while end < len(files) and end - start < BATCH_MAX and (end == start or size + files[end].size <= BATCH_MAX_BYTES):
+        while (end < len(files) and end - start < BATCH_MAX
+               and (end == start or size + files[end].size <= BATCH_MAX_BYTES)):
             size += files[end].size
             end += 1
         yield start, files[start:end]

@@ -8,7 +8,7 @@ import sys
 from hotcold import __version__
 from hotcold.clock import Clock
 from hotcold.commands import COMMANDS
-from hotcold.errors import ConfigError, ConfigErrors
+from hotcold.errors import ConfigError, ConfigListError
 
 DEFAULT_CONFIG = "/etc/hotcold/hotcold.yml"
 
@@ -36,8 +36,8 @@ def main(argv=None):
 
     try:
         config = load_config(args.config)
-    except (ConfigErrors, ConfigError) as e:
-        errors = e.errors if isinstance(e, ConfigErrors) else [e]
+    except (ConfigListError, ConfigError) as e:
+        errors = e.errors if isinstance(e, ConfigListError) else [e]
         for err in errors:
             print(f"hotcold: config error: {err}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ def _show(value):
     return str(value)
 
 
-class ConfigErrors(Exception):
+class ConfigListError(Exception):
     """Several config errors found at once (all are reported)."""
 
     def __init__(self, errors):

@@ -10,7 +10,7 @@ entry), appends the new entries and the tail, then renames the temp file over th
 see the old or the new document, never a torn one. Python keeps only where the body lies.
 
 The previous file is trusted only if it is still the one this process wrote (same inode, size and
-mtime); otherwise ``Stale`` is raised and the caller rebuilds the document from its source.
+mtime); otherwise ``StaleIndexError`` is raised and the caller rebuilds the document from its source.
 """
 
 import os
@@ -19,7 +19,7 @@ from hotcold.fsutil import fsync_dir, unlink_quiet, write_all
 from hotcold.layout import temp_name
 
 
-class Stale(Exception):
+class StaleIndexError(Exception):
     """The previous file is gone or is not the one we wrote: its body cannot be reused."""
 
 
@@ -44,11 +44,11 @@ class GrowingFile:
             try:
                 src = os.open(self.path, os.O_RDONLY)
             except FileNotFoundError:
-                raise Stale(self.path) from None
+                raise StaleIndexError(self.path) from None
         tmp = os.path.join(os.path.dirname(dest), temp_name(os.path.basename(dest)))
         try:
             if src is not None and _ident(os.fstat(src)) != self.ident:
-                raise Stale(self.path)
+                raise StaleIndexError(self.path)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 write_all(fd, head)
@@ -56,7 +56,7 @@ class GrowingFile:
                 while left:
                     n = os.sendfile(fd, src, off, left)
                     if n == 0:
-                        raise Stale(self.path)  # shorter than we wrote it
+                        raise StaleIndexError(self.path)  # shorter than we wrote it
                     off += n
                     left -= n
                 write_all(fd, extra + tail)

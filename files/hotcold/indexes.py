@@ -25,7 +25,7 @@ import os
 
 from hotcold import metadata
 from hotcold.fsutil import atomic_write, unlink_quiet
-from hotcold.growing import GrowingFile, Stale
+from hotcold.growing import GrowingFile, StaleIndexError
 from hotcold.hours import hour_start, read_marker
 from hotcold.layout import ARCHIVE_PLAYLIST, INDEX_JSON, number_of
 from hotcold.playlist import Segment, archive_entry, archive_header, archive_tail, format_pdt, parse_pdt, target_of
@@ -53,11 +53,11 @@ class _Doc:
             return False
         self.new.sort(key=self.key)
         keys = ([self.last] if self.count else []) + [self.key(e) for e in self.new]
-        if any(a >= b for a, b in zip(keys, keys[1:])):
+        if any(a >= b for a, b in zip(keys, keys[1:], strict=False)):
             self.stale = True  # out of order (or twice): rare, a full rebuild keeps it simple and right
         try:
             return self._write(dest, ended, durable)
-        except Stale:  # the RAM file was lost or replaced (tmpfs remounted, someone else wrote it)
+        except StaleIndexError:  # the RAM file was lost or replaced (tmpfs remounted, someone else wrote it)
             self.stale = True
             return self._write(dest, ended, durable)
 

@@ -11,7 +11,7 @@ from hotcold.fsutil import unlink_quiet
 from hotcold.layout import LATEST_LINK, number_of, temp_name
 
 
-class NoFreshCapture(Exception):
+class NoFreshCaptureError(Exception):
     pass
 
 
@@ -64,7 +64,7 @@ def via_link(captures_dir):
 
 
 def find_latest(captures_dir, now, max_age):
-    """Path of the newest capture if it is at most ``max_age`` s old; else NoFreshCapture(reason)."""
+    """Path of the newest capture if it is at most ``max_age`` s old; else NoFreshCaptureError(reason)."""
     found = via_link(captures_dir)
     how = "latest.jpg"
     if found is None or now - found[1] > max_age:
@@ -74,11 +74,11 @@ def find_latest(captures_dir, now, max_age):
             how = "scan"
     if found is None:
         if not os.path.isdir(captures_dir):
-            raise NoFreshCapture(f"no capture folder {captures_dir}")
-        raise NoFreshCapture(f"no capture in {captures_dir}")
+            raise NoFreshCaptureError(f"no capture folder {captures_dir}")
+        raise NoFreshCaptureError(f"no capture in {captures_dir}")
     path, mtime = found
     age = now - mtime
     if age > max_age:
-        raise NoFreshCapture(
+        raise NoFreshCaptureError(
             f"newest capture {os.path.basename(path)} is {age:.1f} s old (limit {max_age:g} s): is FFmpeg running?")
     return path, age, how

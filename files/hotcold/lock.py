@@ -8,7 +8,7 @@ import fcntl
 import os
 
 
-class Busy(Exception):
+class LockBusyError(Exception):
     def __init__(self, pid):
         super().__init__(f"held by pid {pid}")
         self.pid = pid
@@ -30,7 +30,7 @@ class ArchiverLock:
             except ValueError:
                 pid = 0
             os.close(fd)
-            raise Busy(pid) from None
+            raise LockBusyError(pid) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self.fd = fd

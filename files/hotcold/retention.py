@@ -4,8 +4,8 @@ Per device, kind and hour folder: the folder's day comes from its ``.day`` marke
 newest file's mtime). The folder is expired when start of (day, hour) + 1 h + retention <= now.
 Deletion is instant for readers: every expired hour folder (all devices, all kinds) is first renamed
 to a hidden trash name inside its kind folder and recreated empty, and only then are the trash
-folders removed, so an hour disappears from view at once, not one slow rmtree at a time. A second or concurrent run finds
-the folder gone (ENOENT) and moves on. Leftover trash folders are swept. ``hot/`` is never touched.
+folders removed, so an hour disappears from view at once, not one slow rmtree at a time. A second or
+concurrent run finds the folder gone (ENOENT) and moves on. Leftover trash folders are swept. ``hot/`` is never touched.
 """
 
 import logging

@@ -1,8 +1,7 @@
 """pytest fixtures for a scenario with one platform; its conftest.py imports them (from single_host import *)."""
 
-import pytest
-
 import hosttools
+import pytest
 
 HOST = hosttools.platform_names()[0]
 

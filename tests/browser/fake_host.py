@@ -17,7 +17,8 @@ Serves, with Python's standard library only:
 Hours are counted in --timezone (default UTC), like the host's hour folders. Recorded hours, with H the
 current hour: H (60 thumbnails, 30 s EVENT archive, as while an hour is open), H-1 (45, VOD archive with a
 DISCONTINUITY), H-2 a gap, H-3 (20, no archive),
-H-4 (300, more than the page shows at once, VOD archive). Everything else is empty. Run `python3 tests/browser/fake_host.py --port 8099` and open
+H-4 (300, more than the page shows at once, VOD archive). Everything else is empty. Run
+`python3 tests/browser/fake_host.py --port 8099` and open
 http://127.0.0.1:8099/. Needs ffmpeg (with libx264).
 """
 
@@ -151,7 +152,8 @@ class FakeHost:
                     hour_start = dt.datetime.combine(day, dt.time(h), self.tz)
                     playlist = archive_playlist(vod / "archive.m3u8", hour_start + dt.timedelta(minutes=1),
                                                 ended=back > 0, gap_after=15 if back == 1 else None)
-                    seg_doc = json.dumps({"hour": h, "manifest_url": f"{URL_PREFIX}/{device}/segments/{h}/archive.m3u8"})
+                    manifest = f"{URL_PREFIX}/{device}/segments/{h}/archive.m3u8"
+                    seg_doc = json.dumps({"hour": h, "manifest_url": manifest})
                     if back == 0:
                         (index / f"segments_{h}.m3u8").write_text(playlist)
                         (index / f"segments_{h}.json").write_text(seg_doc)
@@ -335,7 +337,11 @@ def make_handler(host: FakeHost, web_dir: Path):
         def do_POST(self):
             self.send_json(405, {"error": "Method not allowed"})
 
-        do_PUT = do_DELETE = do_POST
+        def do_PUT(self):
+            self.do_POST()
+
+        def do_DELETE(self):
+            self.do_POST()
 
     return Handler
 

@@ -1,7 +1,6 @@
 """Fixtures of the reliability tests (the shared ones are in tests/conftest.py)."""
 
 import pytest
-
 from harness import Daemon
 
 

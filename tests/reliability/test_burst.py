@@ -5,7 +5,6 @@ an error, nothing is dropped, and after a clean stop every file is on the SD onc
 import time
 
 import pytest
-
 from harness import Sampler, Writer, account
 from record import record, scaled
 

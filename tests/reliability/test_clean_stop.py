@@ -7,7 +7,6 @@ import random
 import time
 
 import pytest
-
 from harness import Writer, account
 from record import record, scaled
 
@@ -45,8 +44,8 @@ def test_sigterm_mid_load_flushes_everything_every_time(env, daemon, wait_for):
         assert acc["in_ram"] == 0, f"round {rnd}: {acc['in_ram']} file(s) left in RAM after the stop"
         assert acc["lost"] == [] and acc["torn"] == [] and acc["duplicated"] == [] and acc["unknown"] == [], acc
         assert acc["on_sd"] == len(produced)
-    record("clean_stop", f"SIGTERM to the daemon mid-load (2 devices at 4x the plan's rate; the plan's limits "
-           f"keep up to 210 files per device in RAM), restart, again", tried=rounds, produced=len(produced), lost=0,
+    record("clean_stop", "SIGTERM to the daemon mid-load (2 devices at 4x the plan's rate; the plan's limits "
+           "keep up to 210 files per device in RAM), restart, again", tried=rounds, produced=len(produced), lost=0,
            torn=0, source="tests/reliability/test_clean_stop.py", files_in_ram_at_stop_max=max(flushed),
            stop_seconds_max=round(max(stop_seconds), 2), exit_code=0)
 

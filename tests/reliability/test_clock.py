@@ -13,13 +13,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hchelpers import produce, sha256, write_live
+from record import record, scaled
 
 from hotcold import retention
 from hotcold.archiver import Archiver
 from hotcold.clock import FixedClock
-
-from hchelpers import name_for, produce, sha256, write_live
-from record import record, scaled
 
 LIMITS = {"captures": 5, "thumbnails": 5, "segments": 3}
 RETENTION = {"captures": 1, "thumbnails": 24, "segments": 24, "metadata": 24}

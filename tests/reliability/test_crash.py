@@ -21,7 +21,6 @@ import threading
 import time
 
 import pytest
-
 from hchelpers import name_for
 from record import record
 
@@ -183,4 +182,5 @@ def test_kill_9_at_random_instants_loses_and_tears_nothing(env, kill_rounds):
            duplicated=0, temp_files_left=0, kills_mid_batch=killed_busy, archived=len(sd),
            archived_by_killed_daemons=archived_by_killed, seconds=round(kill_seconds, 1))
     print(f"\nkill -9 test: {kill_rounds} rounds in {kill_seconds:.1f}s, {len(produced)} files produced, "
-          f"{archived_by_killed} archived by the killed daemons, {len(sd)} in the end, {killed_busy} kills hit a batch mid-way (temp files on the SD or a file in both places)")
+          f"{archived_by_killed} archived by the killed daemons, {len(sd)} in the end, {killed_busy} kills hit a "
+          "batch mid-way (temp files on the SD or a file in both places)")

@@ -13,7 +13,6 @@ import re
 import time
 
 import pytest
-
 from harness import Sampler, Writer, account, free_bytes, heartbeat, remount
 from record import record, scaled
 

@@ -14,7 +14,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from record import record
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -36,10 +35,12 @@ BAD = {
     "name_upper_case": ({"hotcold_devices": [dev("capture1"), dev("Capture2")]}, ["hotcold_devices", "Capture2"]),
     "name_too_long": ({"hotcold_devices": [dev("c" * 33)]}, ["hotcold_devices", "c" * 33]),
     "name_with_slash": ({"hotcold_devices": [dev("../etc")]}, ["hotcold_devices", "../etc"]),
-    "duplicate_names": ({"hotcold_devices": [dev("capture1"), dev("capture1")]}, ["hotcold_devices", "capture1", "duplicated"]),
+    "duplicate_names": ({"hotcold_devices": [dev("capture1"), dev("capture1")]},
+                        ["hotcold_devices", "capture1", "duplicated"]),
     "no_devices": ({"hotcold_devices": []}, ["hotcold_devices", "at least one device"]),
     "unknown_input": ({"hotcold_devices": [dev("cam", input="usb")]}, ["devices", "input", "usb"]),
-    "v4l2_without_source": ({"hotcold_devices": [{"name": "cam", "input": "v4l2"}]}, ["hotcold_devices", "cam", "source"]),
+    "v4l2_without_source": ({"hotcold_devices": [{"name": "cam", "input": "v4l2"}]},
+                            ["hotcold_devices", "cam", "source"]),
     "rtsp_with_device_path": (
         {"hotcold_devices": [{"name": "cam", "input": "rtsp", "source": "/dev/video0"}]},
         ["hotcold_devices", "/dev/video0"],
@@ -142,7 +143,8 @@ def test_every_bad_variable_is_refused_recorded(bad_runs):
 
 @pytest.mark.parametrize(
     "var_files",
-    [(DEMO_VARS,), (PRODUCTION_VARS,), (PRODUCTION_VARS, PRODUCTION_VARS.parent.parent / "host_vars" / "capture-pi-03.yml")],
+    [(DEMO_VARS,), (PRODUCTION_VARS,),
+     (PRODUCTION_VARS, PRODUCTION_VARS.parent.parent / "host_vars" / "capture-pi-03.yml")],
     ids=["demo", "production", "production-host-vars"],
 )
 def test_shipped_inventories_pass_the_preflight(tmp_path, var_files):

@@ -64,7 +64,7 @@ def sha256(path):
 def live_playlist(numbers, durations=None, pdts=None, ended=False):
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1",
              f"#EXT-X-MEDIA-SEQUENCE:{numbers[0] if numbers else 0}"]
-    for i, n in enumerate(numbers):
+    for n in numbers:
         lines.append(f"#EXTINF:{(durations or {}).get(n, 1.0):.6f},")
         if pdts and n in pdts:
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{pdts[n]}")
@@ -197,6 +197,6 @@ class Env:
 
     def temp_files(self, device):
         found = []
-        for root, dirs, files in os.walk(os.path.join(self.base, device)):
+        for root, _dirs, files in os.walk(os.path.join(self.base, device)):
             found += [os.path.join(root, f) for f in files if f.endswith(".hctmp")]
         return found

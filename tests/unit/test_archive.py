@@ -8,12 +8,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hchelpers import name_for, produce, read, sha256, write_live
 
 from hotcold import metadata
 from hotcold.archiver import Archiver
 from hotcold.clock import FixedClock
-
-from hchelpers import read, name_for, produce, sha256, write_live
 
 UTC = ZoneInfo("UTC")
 

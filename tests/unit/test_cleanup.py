@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from hchelpers import PYTHON, FILES, produce
+from hchelpers import FILES, PYTHON, produce
 
 
 def ts(s, tz="UTC"):

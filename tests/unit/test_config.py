@@ -2,16 +2,14 @@
 
 import os
 
+import hchelpers
 import pytest
-
 import yaml
+from record import record
 
 from hotcold.config import load_config, load_data
 from hotcold.config.loader import schema
-from hotcold.errors import ConfigErrors
-
-import hchelpers
-from record import record
+from hotcold.errors import ConfigListError
 
 EXAMPLE = os.path.join(hchelpers.FILES, "hotcold.example.yml")
 
@@ -87,7 +85,7 @@ BAD = [
 
 
 def check_refused(data, prefix, why):
-    with pytest.raises(ConfigErrors) as ei:
+    with pytest.raises(ConfigListError) as ei:
         load_data(data)
     msgs = [str(e) for e in ei.value.errors]
     hits = [m for m in msgs if m.startswith(prefix) and why in m]
@@ -146,7 +144,7 @@ def test_cli_empty_file(env, write_config):
 
 
 def test_all_errors_are_reported_at_once():
-    with pytest.raises(ConfigErrors) as ei:
+    with pytest.raises(ConfigListError) as ei:
         load_data({"devices": ["a", "a"], "hot_limits": {"captures": 0}, "nope": 1})
     paths = sorted(e.path for e in ei.value.errors)
     assert paths == ["devices[1]", "hot_limits.captures", "nope"]
@@ -154,6 +152,6 @@ def test_all_errors_are_reported_at_once():
 
 def test_json_errors_are_config_errors(write_config):
     p = write_config("{not json", "c.json")
-    with pytest.raises(ConfigErrors) as ei:
+    with pytest.raises(ConfigListError) as ei:
         load_config(p)
     assert "invalid JSON" in str(ei.value)

@@ -9,8 +9,7 @@ import threading
 import time
 
 import pytest
-
-from hchelpers import read, produce, sha256, write_live
+from hchelpers import produce, read, sha256, write_live
 
 
 @pytest.fixture
@@ -94,7 +93,8 @@ def test_files_reach_the_sd_within_one_second_of_becoming_eligible(env, wait_for
             produce(hot, "captures", n)
             if n >= 5:  # capture n makes capture n-5 eligible
                 t0 = time.monotonic()
-                wait_for(lambda: f"capture_{n - 5}.jpg" in env.archived_files("cam1"),
+                name = f"capture_{n - 5}.jpg"
+                wait_for(lambda name=name: name in env.archived_files("cam1"),
                          timeout=3, step=0.01, what=f"capture_{n - 5} on the SD")
                 lat.append(time.monotonic() - t0)
             time.sleep(0.05)
@@ -217,8 +217,9 @@ def test_watcher_reports_renames_into_place_and_follows_a_tmpfs_mounted_later(en
 def test_journald_under_systemd_stderr_otherwise():
     import logging
 
-    from hotcold import sysd
     from systemd.journal import JournalHandler
+
+    from hotcold import sysd
 
     root = logging.getLogger()
     saved = list(root.handlers), root.level

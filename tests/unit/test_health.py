@@ -6,7 +6,6 @@ import re
 import time
 
 import pytest
-
 from hchelpers import produce
 
 
@@ -122,7 +121,8 @@ def test_hot_count_over_the_limit_warns(env):
     # 3 s later the 3 oldest are overdue: the archiver is behind
     r = env.cli("health", now=now + 3)
     assert r.returncode == 1
-    assert re.search(r"cam1\s+thumbnails\s+WARN\s+8/5 in RAM \(160%\), 3 older than 2.05s not archived", r.stdout), r.stdout
+    assert re.search(r"cam1\s+thumbnails\s+WARN\s+8/5 in RAM \(160%\), 3 older than 2.05s not archived",
+                     r.stdout), r.stdout
 
 
 def test_a_long_write_window_is_not_reported_as_late(env):

@@ -6,12 +6,11 @@ import shutil
 import subprocess
 
 import pytest
+from hchelpers import read
 
 from hotcold.archiver import Archiver
 from hotcold.clock import FixedClock
 from hotcold.playlist import parse_live
-
-from hchelpers import read
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
@@ -19,7 +18,7 @@ pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg i
 def ffmpeg_hls(seg_dir, start_number, seconds=6, list_size=3):
     """Segments named like the capture service does: segment_<N>.ts, written as *.tmp then renamed."""
     cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi",
-           "-i", f"testsrc2=size=320x180:rate=10", "-t", str(seconds),
+           "-i", "testsrc2=size=320x180:rate=10", "-t", str(seconds),
            "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-sc_threshold", "0",
            "-f", "hls", "-hls_time", "1", "-hls_list_size", str(list_size),
            "-hls_flags", "temp_file+program_date_time", "-start_number", str(start_number),

@@ -8,16 +8,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hchelpers import name_for, produce, read, write_live
 
 from hotcold import indexes, metadata
 from hotcold.archiver import Archiver
 from hotcold.clock import FixedClock
-from hotcold.growing import GrowingFile, Stale
+from hotcold.growing import GrowingFile, StaleIndexError
 from hotcold.indexes import segment_from_record
 from hotcold.layout import number_of
 from hotcold.playlist import render_archive
-
-from hchelpers import name_for, produce, read, write_live
 
 UTC = ZoneInfo("UTC")
 T0 = datetime(2024, 3, 1, 10, 5, tzinfo=UTC).timestamp()
@@ -148,7 +147,7 @@ def test_news_for_one_index_only_leave_the_other_as_it_is(env):
     a, feed, clock = start(env)
     run_seconds(a, feed, clock, 5)
     before = ram(env, "cam1", "segments_10.m3u8")
-    for i in range(3):  # only thumbnails (the segment muxer stalled)
+    for _ in range(3):  # only thumbnails (the segment muxer stalled)
         for _ in range(4):
             produce(env.hot("cam1", "thumbnails"), "thumbnails", feed.thumb, mtime=clock.now)
             feed.thumb += 1
@@ -235,7 +234,7 @@ def test_growing_file_refuses_a_previous_file_it_did_not_write(tmp_path):
     os.unlink(p)
     with open(p, "w") as f:
         f.write("[9,9,9]\n")
-    with pytest.raises(Stale):
+    with pytest.raises(StaleIndexError):
         g.write(p, b"[", b",4", b"]\n")
     assert open(p).read() == "[9,9,9]\n"
     assert sorted(os.listdir(tmp_path)) == ["copy", "doc"], "no temp file left behind"

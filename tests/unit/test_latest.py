@@ -4,10 +4,9 @@ import os
 import time
 
 import pytest
+from hchelpers import produce
 
 from hotcold import latest
-
-from hchelpers import produce
 
 
 def test_fresh_capture_through_the_link_without_scanning(env, monkeypatch):

@@ -2,16 +2,15 @@
 
 import json
 import os
+from zoneinfo import ZoneInfo
 
 import pytest
+from hchelpers import produce, sha256
 
 from hotcold import metadata, mover
 from hotcold.hours import hour_key
 from hotcold.layout import DeviceLayout
 from hotcold.mover import MoveItem, complete_half_done, move_batch, remove_temp_files
-from zoneinfo import ZoneInfo
-
-from hchelpers import produce, sha256
 
 UTC = ZoneInfo("UTC")
 
@@ -91,7 +90,7 @@ def test_recovery_removes_temp_files_and_completes_half_done_moves(env):
     os.makedirs(md)
     # 1. a torn temp copy of a file still in RAM (killed before the rename)
     p1, h1 = produce(hot, "thumbnails", 1, mtime=t0)
-    with open(os.path.join(d, f".capture_1_thumbnail.jpg.999.hctmp"), "wb") as f:
+    with open(os.path.join(d, ".capture_1_thumbnail.jpg.999.hctmp"), "wb") as f:
         f.write(b"torn")
     # 2. renamed into place but the RAM copy not unlinked, no metadata record yet
     p2, h2 = produce(hot, "thumbnails", 2, mtime=t0 + 1)

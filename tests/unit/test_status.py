@@ -5,10 +5,10 @@ import os
 import re
 import time
 
-from hotcold.clock import FixedClock
-from hotcold.archiver import Archiver
-
 from hchelpers import produce
+
+from hotcold.archiver import Archiver
+from hotcold.clock import FixedClock
 
 
 def test_status_table_shows_ram_hour_and_sd_counts(env):

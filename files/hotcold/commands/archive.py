@@ -3,7 +3,7 @@
 import logging
 
 from hotcold.archiver import Archiver
-from hotcold.lock import ArchiverLock, Busy
+from hotcold.lock import ArchiverLock, LockBusyError
 
 HELP = "move files from RAM to the SD (daemon; --once: one pass and exit)"
 log = logging.getLogger("hotcold.archive")
@@ -17,7 +17,7 @@ def run(config, args, clock):
     lock = ArchiverLock(config.run_dir)
     try:
         lock.acquire()
-    except Busy as b:
+    except LockBusyError as b:
         log.error("another archiver is running (pid %s, lock %s)", b.pid, lock.path)
         return 1
     try:

@@ -11,7 +11,7 @@ import time
 
 from hotcold import heartbeat
 from hotcold.archiver import Archiver
-from hotcold.lock import ArchiverLock, Busy
+from hotcold.lock import ArchiverLock, LockBusyError
 
 HELP = "move everything in RAM to the SD now"
 log = logging.getLogger("hotcold.flush")
@@ -26,7 +26,7 @@ def run(config, args, clock):
     lock = ArchiverLock(config.run_dir)
     try:
         lock.acquire()
-    except Busy as b:
+    except LockBusyError as b:
         return _ask_daemon(config, b.pid)
     try:
         arch = Archiver(config, clock)

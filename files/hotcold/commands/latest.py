@@ -2,7 +2,7 @@
 
 import sys
 
-from hotcold.latest import NoFreshCapture, find_latest
+from hotcold.latest import NoFreshCaptureError, find_latest
 from hotcold.layout import DeviceLayout
 
 HELP = "print the path of the device's newest capture (exit 1 if none is fresh)"
@@ -20,7 +20,7 @@ def run(config, args, clock):
     lay = DeviceLayout(config.base_path, args.device)
     try:
         path, age, how = find_latest(lay.hot_dir("captures"), clock.time(), config.health.max_capture_age_seconds)
-    except NoFreshCapture as e:
+    except NoFreshCaptureError as e:
         print(f"hotcold: latest {args.device}: {e}", file=sys.stderr)
         return 1
     print(path)

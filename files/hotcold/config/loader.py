@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import yaml
 
-from hotcold.errors import ConfigError, ConfigErrors
+from hotcold.errors import ConfigError, ConfigListError
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.yaml")
 _schema_cache = None
@@ -120,7 +120,7 @@ _TYPE_WORDS = {
 
 
 def _translate(err):
-    """Turn one jsonschema ValidationError into ConfigErrors (one per offending key)."""
+    """Turn one jsonschema ValidationError into ConfigListError (one per offending key)."""
     path = list(err.absolute_path)
     v = err.validator
     s = err.schema if isinstance(err.schema, dict) else {}
@@ -195,7 +195,8 @@ def _extra_checks(data):
         try:
             ZoneInfo(tz)
         except Exception:  # ZoneInfoNotFoundError, ValueError for path-like keys
-            errors.append(ConfigError("timezone", tz, "unknown time zone (use an IANA name such as UTC or Europe/Paris)"))
+            errors.append(ConfigError("timezone", tz,
+                                      "unknown time zone (use an IANA name such as UTC or Europe/Paris)"))
     health = data.get("health") if isinstance(data.get("health"), dict) else {}
     for key, p in (("base_path", data.get("base_path")), ("run_dir", data.get("run_dir")),
                    ("health.textfile_path", health.get("textfile_path"))):
@@ -208,10 +209,10 @@ def _extra_checks(data):
 
 
 def validate(data):
-    """Validate plain data; return it with defaults filled in, or raise ConfigErrors."""
+    """Validate plain data; return it with defaults filled in, or raise ConfigListError."""
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
-        raise ConfigErrors([ConfigError("(top level)", kind, "the config must be a mapping of keys")])
+        raise ConfigListError([ConfigError("(top level)", kind, "the config must be a mapping of keys")])
     data = copy.deepcopy(data)
     sch = schema()
     validator = jsonschema.Draft7Validator(sch)
@@ -220,7 +221,7 @@ def validate(data):
         errors.extend(_translate(err))
     errors.extend(_extra_checks(data))
     if errors:
-        raise ConfigErrors(errors)
+        raise ConfigListError(errors)
     _fill_defaults(data, sch, sch)
     return data
 
@@ -258,8 +259,8 @@ def load_data(data, source="<data>"):
 
 
 def load_config(path):
-    """Read, validate and return a Config; raises ConfigError / ConfigErrors."""
+    """Read, validate and return a Config; raises ConfigError / ConfigListError."""
     try:
         return load_data(read_file(path), source=path)
     except ConfigError as e:
-        raise ConfigErrors([e]) from None
+        raise ConfigListError([e]) from None

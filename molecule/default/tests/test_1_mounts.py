@@ -28,7 +28,7 @@ def test_fstab_holds_every_hot_mount(capture_host, hostvars):
     fstab = capture_host.file("/etc/fstab").content_string
     for device in hostvars["hotcold_devices"]:
         hot = f"{hostvars['hotcold_base_path']}/{device['name']}/hot"
-        line = next((l for l in fstab.splitlines() if l.split()[1:2] == [hot]), None)
+        line = next((row for row in fstab.splitlines() if row.split()[1:2] == [hot]), None)
         assert line, f"no fstab line for {hot}"
         fields = line.split()
         assert fields[2] == "tmpfs"

@@ -2,14 +2,14 @@
 leaves RAM is in the right SD hour folder within 5 s (sampled for 60 s of recording)."""
 
 import json
-
 import shlex
 
 SAMPLER = r"""
 import json, os, sys, time
 cfg = json.loads(sys.argv[1])
 base, devices, limits = cfg["base"], cfg["devices"], cfg["limits"]
-patterns = {"captures": ("capture_", ".jpg"), "thumbnails": ("capture_", "_thumbnail.jpg"), "segments": ("segment_", ".ts")}
+patterns = {"captures": ("capture_", ".jpg"), "thumbnails": ("capture_", "_thumbnail.jpg"),
+            "segments": ("segment_", ".ts")}
 
 def hot(device, kind):
     prefix, suffix = patterns[kind]

@@ -10,9 +10,8 @@ import shlex
 import sys
 import uuid
 
-import pytest
-
 import hosttools
+import pytest
 
 sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "tests", "reliability"))
 from record import record  # noqa: E402
@@ -152,7 +151,8 @@ HOSTILE = [
     "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE",
     "LOCK", "UNLOCK", "CONNECT",
 )] + [
-    ("PUT with a body", {"raw": f"PUT {S}/hot/captures/x.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n", "body": "hello"}, 405),
+    ("PUT with a body",
+     {"raw": f"PUT {S}/hot/captures/x.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n", "body": "hello"}, 405),
     ("lowercase method", {"method": "get", "path": M3U8}, 400),
 ]
 
@@ -202,7 +202,7 @@ def hostile_answers(capture_host, canary):
     assert len(answers) == len(HOSTILE)
     for answer in answers:
         answer["text"] = base64.b64decode(answer.pop("response")).decode("latin-1")
-    return {name: answer for (name, _, _), answer in zip(HOSTILE, answers)}
+    return {name: answer for (name, _, _), answer in zip(HOSTILE, answers, strict=True)}
 
 
 def test_hostile_table_is_distinct_and_big_enough():

@@ -78,11 +78,13 @@ def test_reboot_mounts_come_back_before_capture_and_capture_resumes(capture_host
         hot = f"{base}/{device}/hot"
         assert capture_host.mount_point(hot).exists
         mount_unit = capture_host.check_output(f"systemd-escape -p --suffix=mount {hot}")
-        mounted_at = int(capture_host.check_output(f"systemctl show -p ActiveEnterTimestampMonotonic --value {mount_unit}"))
+        mounted_at = int(capture_host.check_output(
+            f"systemctl show -p ActiveEnterTimestampMonotonic --value {mount_unit}"))
         started_at = int(capture_host.check_output(
             f"systemctl show -p ExecMainStartTimestampMonotonic --value hotcold-capture@{device}"))
         assert 0 < mounted_at < started_at, (mount_unit, mounted_at, started_at)
-        assert wait_until(lambda: capture_host.run(f"hotcold latest {device}").rc == 0, 30), "capture did not resume"
+        latest = f"hotcold latest {device}"
+        assert wait_until(lambda cmd=latest: capture_host.run(cmd).rc == 0, 30), "capture did not resume"
     record("clean_stop", "reboot (podman restart): RAM flushed to the SD, mounts before capture", tried=1,
            produced=produced, lost=0, torn=0,
            source=f"{SOURCE}::test_reboot_mounts_come_back_before_capture_and_capture_resumes")
@@ -103,7 +105,8 @@ def test_clean_stop_of_the_archiver_leaves_nothing_unarchived_in_ram(capture_hos
         assert capture_host.file(playlist).exists
         # Close that hour: one archive pass whose clock (HOTCOLD_NOW) reads 30 s into the next hour writes
         # the finished hour's playlist as VOD + ENDLIST, and FFmpeg decodes every segment of it.
-        next_hour = capture_host.check_output("python3 -c 'import time; t = time.time(); print(int(t - t % 3600 + 3630))'")
+        next_hour = capture_host.check_output(
+            "python3 -c 'import time; t = time.time(); print(int(t - t % 3600 + 3630))'")
         capture_host.run_expect([0], f"runuser -u hotcold -- env HOTCOLD_NOW={next_hour} hotcold archive --once")
         finished = capture_host.file(playlist).content_string
         assert "#EXT-X-PLAYLIST-TYPE:VOD" in finished and finished.rstrip().endswith("#EXT-X-ENDLIST"), finished[-300:]
@@ -205,7 +208,8 @@ def test_hung_archiver_is_restarted_by_the_watchdog_and_health_says_so(capture_h
     assert "watchdog" in journal
     assert capture_host.service("hotcold-archiver").is_running
     record("watchdog", "SIGSTOP the archiver: systemd's watchdog restarts it, health reports it", tried=rounds,
-           seconds_to_watchdog_kill=max(kill_seconds), seconds_to_restart=max(restart_seconds), seconds_to_health_crit=max(crit_seconds),
+           seconds_to_watchdog_kill=max(kill_seconds), seconds_to_restart=max(restart_seconds),
+           seconds_to_health_crit=max(crit_seconds),
            health_exit_code=2, health_crit_while_stopped=f"{stopped_crit}/{rounds}",
            health_text=texts,
            source=f"{SOURCE}::test_hung_archiver_is_restarted_by_the_watchdog_and_health_says_so")

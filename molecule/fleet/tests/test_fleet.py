@@ -10,7 +10,7 @@ SIZES = {"M": 1024**2, "G": 1024**3, "K": 1024}
 
 
 def mounted_hot_dirs(host, base):
-    lines = host.check_output(f"findmnt -rn -t tmpfs -o TARGET").splitlines()
+    lines = host.check_output("findmnt -rn -t tmpfs -o TARGET").splitlines()
     return sorted(line for line in lines if line.startswith(base + "/") and line.endswith("/hot"))
 
 
