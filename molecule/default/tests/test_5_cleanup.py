@@ -47,7 +47,9 @@ def test_cleanup_removes_expired_hour_and_leaves_hot_alone(capture_host, hostvar
 
 
 def test_cleanup_twice_in_parallel_is_safe(capture_host):
+    # A bare `wait` always returns 0: wait for each job by its pid, so either run's failure fails the test.
     result = capture_host.run(
-        "runuser -u hotcold -- sh -c 'hotcold cleanup & hotcold cleanup & wait' && echo both-ok"
+        "runuser -u hotcold -- sh -c 'hotcold cleanup & a=$!; hotcold cleanup & b=$!; "
+        "wait $a; ra=$?; wait $b; rb=$?; echo \"exit $ra $rb\"'"
     )
-    assert "both-ok" in result.stdout, result.stderr
+    assert result.stdout.strip().endswith("exit 0 0"), (result.stdout, result.stderr)
