@@ -1,0 +1,103 @@
+"""Card wear: what the block device under the archive has written, and how long the card lasts at that pace.
+
+SD cards report no wear of their own (no SMART), so hotcold measures it where the kernel counts it:
+``/sys/block/<disk>/stat`` (field 5 write I/Os, field 7 sectors written, field 16 flush requests,
+counted since boot in 512-byte sectors whatever the device's block size). The disk is found from the
+archive's file system: its ``st_dev`` names ``/sys/dev/block/<major>:<minor>``, and a partition
+(``mmcblk0p2``) is followed to its whole disk (``mmcblk0``), because flash wears per card, not per
+partition. eMMC (not SD) does report its own wear; where the kernel exposes it, it is shown too.
+
+A card's life is its size times its rated program/erase cycles, divided by what is written per day.
+"""
+
+import os
+from dataclasses import dataclass
+
+SECTOR = 512  # /sys/block/*/stat counts 512-byte sectors on every device
+DAY = 86400.0
+YEAR_DAYS = 365.25
+# Consumer TLC flash is rated about 1,000 program/erase cycles; "high endurance" cards more. An operator
+# who knows the card sets hotcold_sd_card.rated_cycles.
+DEFAULT_RATED_CYCLES = 1000
+
+
+@dataclass(frozen=True)
+class DiskCounters:
+    """Since-boot write counters of one block device."""
+
+    write_ios: int
+    bytes_written: int
+    flushes: int | None  # None where the kernel has no flush field (before Linux 5.5)
+
+
+@dataclass(frozen=True)
+class Projection:
+    bytes_per_day: float
+    full_card_writes_per_day: float
+    life_years: float | None  # None when nothing is written
+
+
+def disk_of(path, sys_root="/sys"):
+    """Given a path, return the name of the whole disk (``mmcblk0``, ``sda``, ``loop3``) holding its file
+    system, or None where it lives on no block device (tmpfs, overlay, NFS)."""
+    dev = os.stat(path).st_dev
+    link = os.path.join(sys_root, "dev", "block", f"{os.major(dev)}:{os.minor(dev)}")
+    try:
+        real = os.path.realpath(link, strict=True)
+    except OSError:
+        return None
+    if os.path.exists(os.path.join(real, "partition")):
+        real = os.path.dirname(real)
+    return os.path.basename(real)
+
+
+def read_counters(disk, sys_root="/sys"):
+    """Given a disk name, return its DiskCounters from ``/sys/block/<disk>/stat``."""
+    with open(os.path.join(sys_root, "block", disk, "stat")) as f:
+        fields = [int(v) for v in f.read().split()]
+    flushes = fields[15] if len(fields) >= 17 else None
+    return DiskCounters(write_ios=fields[4], bytes_written=fields[6] * SECTOR, flushes=flushes)
+
+
+def disk_size(disk, sys_root="/sys"):
+    """Given a disk name, return its size in bytes (``/sys/block/<disk>/size`` counts 512-byte sectors)."""
+    with open(os.path.join(sys_root, "block", disk, "size")) as f:
+        return int(f.read()) * SECTOR
+
+
+def emmc_life(disk, sys_root="/sys"):
+    """Given a disk name, return the eMMC's own wear report, or None for a card that has none (every SD).
+
+    The kernel's mmc driver exposes EXT_CSD's DEVICE_LIFE_TIME_EST_TYP_A/B as ``life_time`` ("0x01 0x02":
+    each step is 10 % of the rated life used) and PRE_EOL_INFO as ``pre_eol_info`` (1 normal, 2 warning:
+    80 % of the reserve blocks used, 3 urgent)."""
+    device = os.path.join(sys_root, "block", disk, "device")
+    try:
+        with open(os.path.join(device, "life_time")) as f:
+            type_a, type_b = (int(v, 16) for v in f.read().split()[:2])
+        with open(os.path.join(device, "pre_eol_info")) as f:
+            pre_eol = int(f.read().strip(), 16)
+    except (OSError, ValueError):
+        return None
+    return {"life_used_percent_at_least": {"a": _life_step(type_a), "b": _life_step(type_b)},
+            "pre_eol": {1: "normal", 2: "warning", 3: "urgent"}.get(pre_eol, "undefined")}
+
+
+def _life_step(value):
+    """EXT_CSD life estimate 0x01..0x0B -> the least percent of the rated life used (None: not defined)."""
+    return (min(value, 11) - 1) * 10 if value else None
+
+
+def project(bytes_written, seconds, card_bytes, rated_cycles=DEFAULT_RATED_CYCLES):
+    """Given what a card took in ``seconds``, return the pace per day and the years until the card has
+    been written ``rated_cycles`` times over."""
+    per_day = bytes_written * DAY / seconds if seconds > 0 else 0.0
+    full = per_day / card_bytes if card_bytes else 0.0
+    years = rated_cycles / full / YEAR_DAYS if full > 0 else None
+    return Projection(bytes_per_day=per_day, full_card_writes_per_day=full, life_years=years)
+
+
+def uptime_seconds(proc_root="/proc"):
+    """Seconds since boot: the span over which /sys/block counters were counted."""
+    with open(os.path.join(proc_root, "uptime")) as f:
+        return float(f.read().split()[0])
