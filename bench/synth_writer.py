@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Synthetic FFmpeg for benchmark 2: per device, at the plan's rates, through rename-into-place.
+"""Synthetic FFmpeg for benchmarks 1 and 2: per device, at the plan's rates, through rename-into-place.
 
 Per device and second: one ``segment_<N>.ts`` (~500 KB, then ``output.m3u8`` rewritten via a temp
 name, 10 entries, like FFmpeg's hls ``temp_file``), two ``capture_<N>.jpg`` (~100 KB) and five
 ``capture_<N>_thumbnail.jpg`` (~6 KB), each written as ``<name>.tmp`` and renamed (``-atomic_writing``).
-Sizes vary +-10 %. Devices are phase-shifted. Before the live phase the hot folders are pre-filled
-with a back-dated history (100 captures, 100 thumbnails, 12 segments), so the archiver is in steady
-state from the first second.
+Sizes vary +-10 %, or follow a measured list (config "sizes", benchmark 1). Devices are phase-shifted.
+Before the live phase the hot folders are pre-filled with a back-dated history (100 captures, 100
+thumbnails, 12 segments), so the archiver is in steady state from the first second.
 
-    synth_writer.py CONFIG.json   {"base", "devices", "seconds", "out", "phase": "prefill"|"live", "state"}
+    synth_writer.py CONFIG.json   {"base", "devices", "seconds", "out", "phase": "prefill"|"live", "state",
+                                   "sizes" (optional)}
 
 Writes {"placed": {dev: {kind: [[number, time], ...]}}, "late_max": s, "late_p99": s} to ``out``.
 """
@@ -32,8 +33,9 @@ def main():
     with open(sys.argv[1]) as f:
         cfg = json.load(f)
     base, devices, seconds = cfg["base"], cfg["devices"], cfg["seconds"]
+    sizes = cfg.get("sizes")  # {kind: [bytes, ...]} measured from FFmpeg, or None for SIZES +-10 %
     rnd = random.Random(42)
-    blob = os.urandom(max(SIZES.values()) * 2)
+    blob = os.urandom(max([*SIZES.values(), *(max(v) for v in (sizes or {}).values())]) * 2)
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
 
@@ -45,7 +47,11 @@ def main():
     def write(dev, kind, number, when=None):
         d = os.path.join(base, dev, "hot", kind)
         name = NAME[kind].format(number)
-        size = int(SIZES[kind] * rnd.uniform(0.9, 1.1))
+        if sizes:  # measured sizes (benchmark 1): in FFmpeg's order, each device from its own offset
+            seq = sizes[kind]
+            size = seq[(number + devices.index(dev) * 7) % len(seq)]
+        else:
+            size = int(SIZES[kind] * rnd.uniform(0.9, 1.1))
         off = rnd.randrange(0, len(blob) - size)
         tmp = os.path.join(d, name + ".tmp")
         with open(tmp, "wb") as f:

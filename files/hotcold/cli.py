@@ -8,13 +8,21 @@ import sys
 from hotcold import __version__
 from hotcold.clock import Clock
 from hotcold.commands import COMMANDS
-from hotcold.errors import ConfigError, ConfigListError
+from hotcold.errors import EXIT_USAGE, ConfigError, ConfigListError
 
 DEFAULT_CONFIG = "/etc/hotcold/hotcold.yml"
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad argument exits EXIT_USAGE (argparse's own 2 would read as CRIT)."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser():
-    p = argparse.ArgumentParser(prog="hotcold", description="RAM hot storage -> SD card archive for capture hosts")
+    p = ArgumentParser(prog="hotcold", description="RAM hot storage -> SD card archive for capture hosts")
     p.add_argument("--config", metavar="FILE", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--version", action="version", version=f"hotcold {__version__}")
@@ -40,12 +48,12 @@ def main(argv=None):
         errors = e.errors if isinstance(e, ConfigListError) else [e]
         for err in errors:
             print(f"hotcold: config error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         clock = Clock.from_env()
     except ValueError:
         print("hotcold: HOTCOLD_NOW must be seconds since the epoch", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         return args._module.run(config, args, clock)
     except KeyboardInterrupt:

@@ -1,4 +1,7 @@
-"""Exceptions shared by the modules."""
+"""Exceptions and exit codes shared by the modules."""
+
+# Bad config or bad arguments: UNKNOWN, as monitoring plugins say, never 2, which `hotcold health` uses for CRIT.
+EXIT_USAGE = 3
 
 
 class ConfigError(Exception):

@@ -93,9 +93,10 @@ def test_flush_through_the_daemon_fails_when_files_are_left_in_ram(env, daemon, 
     assert "left in RAM" in r.stdout + r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 'Also': a config error exits 2, which health callers read as CRIT")
 def test_bad_config_exits_3_unknown_not_2_crit(env, write_config):
     bad = write_config({"base_path": "relative/path", "devices": ["cam1"]})
     r = env.cli("--config", bad, "health")
     assert "base_path" in r.stderr, r.stderr
     assert r.returncode == 3, f"exit {r.returncode}: {r.stderr}"
+    r = env.cli("health", "--no-such-option")
+    assert r.returncode == 3 and "--no-such-option" in r.stderr, (r.returncode, r.stderr)

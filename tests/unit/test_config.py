@@ -1,4 +1,4 @@
-"""Config: the example loads, JSON works, every bad config exits 2 naming the key and the value."""
+"""Config: the example loads, JSON works, every bad config exits 3 (UNKNOWN) naming the key and the value."""
 
 import os
 
@@ -107,14 +107,14 @@ def test_every_bad_config_is_refused_recorded():
            example=msgs["path traversal name"])
 
 
-def test_cli_bad_config_exits_2_before_doing_anything(env, write_config):
+def test_cli_bad_config_exits_3_before_doing_anything(env, write_config):
     run_dir = os.path.join(env.tmp, "run-never")
     env.cfg_path = write_config({"devices": ["cam1", "../x"], "base_path": env.base, "run_dir": run_dir,
                                  "hot_limits": {"captures": 0}})
     for cmd in (["archive", "--once"], ["archive"], ["flush"], ["cleanup"], ["health"], ["status"],
                 ["latest", "cam1"]):
         r = env.cli(*cmd, timeout=20)
-        assert r.returncode == 2, (cmd, r.stdout, r.stderr)
+        assert r.returncode == 3, (cmd, r.stdout, r.stderr)
         assert "hotcold: config error: devices[1]: ../x: bad device name" in r.stderr
         assert "hotcold: config error: hot_limits.captures: 0: " in r.stderr
         assert r.stdout == ""
@@ -125,21 +125,21 @@ def test_cli_bad_config_exits_2_before_doing_anything(env, write_config):
 def test_cli_missing_config_file(env):
     env.cfg_path = os.path.join(env.tmp, "nope.yml")
     r = env.cli("status")
-    assert r.returncode == 2
+    assert r.returncode == 3
     assert r.stderr.strip() == f"hotcold: config error: --config: {env.cfg_path}: no such file"
 
 
 def test_cli_broken_yaml_names_the_line(env, write_config):
     env.cfg_path = write_config("devices: [cam1\nbase_path: /x\n")
     r = env.cli("status")
-    assert r.returncode == 2
+    assert r.returncode == 3
     assert "hotcold: config error: --config: " in r.stderr and "invalid YAML at line" in r.stderr
 
 
 def test_cli_empty_file(env, write_config):
     env.cfg_path = write_config("")
     r = env.cli("status")
-    assert r.returncode == 2
+    assert r.returncode == 3
     assert "hotcold: config error: (top level): empty: the config must be a mapping" in r.stderr
 
 

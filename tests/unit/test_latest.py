@@ -65,4 +65,4 @@ def test_no_capture_at_all(env):
 def test_unknown_device(env):
     env.add_device("cam1")
     r = env.cli("latest", "cam9")
-    assert r.returncode == 2 and "unknown device 'cam9'" in r.stderr
+    assert r.returncode == 3 and "unknown device 'cam9'" in r.stderr

@@ -2,6 +2,7 @@
 
 import sys
 
+from hotcold.errors import EXIT_USAGE
 from hotcold.latest import NoFreshCaptureError, find_latest
 from hotcold.layout import DeviceLayout
 
@@ -16,7 +17,7 @@ def run(config, args, clock):
     if args.device not in config.devices:
         print(f"hotcold: latest: unknown device {args.device!r} (configured: {', '.join(config.devices)})",
               file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     lay = DeviceLayout(config.base_path, args.device)
     try:
         path, age, how = find_latest(lay.hot_dir("captures"), clock.time(), config.health.max_capture_age_seconds)

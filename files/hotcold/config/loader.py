@@ -4,7 +4,7 @@ The file (YAML, or JSON when it ends in ``.json`` or starts with ``{``) is valid
 ``schema.yaml`` with python3-jsonschema (Draft 7: Debian bookworm ships 4.10). Checks a schema cannot
 express (duplicate device names, a time zone that exists, no ``..`` in paths) run afterwards. Every
 problem becomes a ConfigError naming the key path, the value and the reason; the CLI prints them as
-``hotcold: config error: <key path>: <value>: <why>`` and exits 2 before doing anything.
+``hotcold: config error: <key path>: <value>: <why>`` and exits 3 (UNKNOWN) before doing anything.
 """
 
 import copy
