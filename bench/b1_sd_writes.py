@@ -193,6 +193,10 @@ def _measure(seconds):
                 mount_tmpfs(hot, "100M")
             for kind in MEDIA:
                 os.makedirs(os.path.join(hot, kind))
+            if m == "plan":  # the plan's setup script (TASK 2) creates the 0..23 hour folders
+                for kind in ("captures", "thumbnails", "metadata", "segments"):
+                    for hour in range(24):
+                        os.makedirs(os.path.join(sds[m].mnt, dev, kind, str(hour)))
     for m in MODES:
         pre = spawn(_writer_cmd(wd, m, sds[m].mnt, sizes, "prefill", seconds), f"writer prefill ({m})")
         if pre.wait(120) != 0:
@@ -202,6 +206,8 @@ def _measure(seconds):
     for sd in sds.values():
         sd.sync()
     before = {m: counters(sds[m]) for m in sds}
+    # media already on the SD (the prefill in (a), the first moves in (b)-(d)) is not part of the measurement
+    media_before = {m: media_on(sds[m].mnt, skip_dev=os.stat(sds[m].mnt).st_dev) for m in MODES}
     log(f"sd_writes: recording {seconds} s, {len(DEVICES)} devices, into {', '.join(MODES)}")
     writers = {m: spawn(_writer_cmd(wd, m, sds[m].mnt, sizes, "live", seconds), f"writer ({m})") for m in MODES}
     for m, w in writers.items():
@@ -217,7 +223,8 @@ def _measure(seconds):
         sds[m].sync()
         r.update(delta(counters(sds[m]), before[m]))
         sd_dev = os.stat(sds[m].mnt).st_dev
-        r["media_n"], r["media_bytes"] = media_on(sds[m].mnt, skip_dev=sd_dev)
+        n, size = media_on(sds[m].mnt, skip_dev=sd_dev)
+        r["media_n"], r["media_bytes"] = n - media_before[m][0], size - media_before[m][1]
         r["left_in_ram"] = 0 if m == "direct" else sum(media_on(os.path.join(sds[m].mnt, d, "hot"))[0]
                                                          for d in DEVICES)
         with open(os.path.join(wd, f"placed-{m}-live.json")) as f:
@@ -263,8 +270,10 @@ def run(quick, args):
         + ", ".join(f"{k} {v['mean'] / 1e3:.0f} kB mean ({v['files']} files)" for k, v in sizes.items())
         + f". Card: {CARD_BYTES / 1e9:.0f} GB, {RATED_CYCLES} rated cycles; per day = measured x 86400 / "
         "the writer's seconds.")
-    sec.headers = ["mode", "write I/Os / h", "vs (a)", "vs (b)", "flushes / h", "MB written / h", "MB archived / h",
-                   "amplification", "avg write kB", "full-card writes / day", "card life, years"]
+    sec.headers = ["mode (4 devices)", "write I/Os / h", "vs (a)", "vs (b)", "flushes / h", "MB written / h",
+                   "MB archived / h",
+                   "amplification", "avg write kB", "full-card writes / day (64 GB)",
+                   f"card life at {RATED_CYCLES} cycles, years"]
     a, b = res["direct"], res["plan"]
     for m in MODES + ["limit"]:
         r = res[m]
