@@ -17,8 +17,8 @@ export HOTCOLD_NPROC := 32768
 # Reliability cases (issue 7) record what they tried and lost here; the report is rendered from it.
 export HOTCOLD_RELIABILITY_DIR := $(CURDIR)/artifacts/reliability
 
-.PHONY: help setup image web demo demo-clean lint unit browser molecule test reliability-reset soak soak-pytest \
-	soak-molecule bench bench-quick clean
+.PHONY: help setup image web demo demo-clean lint unit monitoring browser molecule test reliability-reset soak \
+	soak-pytest soak-molecule bench bench-quick clean
 
 help:
 	@echo "make demo    provision a local container capture host and show files flowing RAM -> SD"
@@ -63,6 +63,13 @@ lint: setup
 unit: setup
 	pytest
 
+# Prometheus alert rules (syntax, and their unit tests on synthetic series) and the Grafana dashboard, checked
+# against the metrics a real `hotcold health` run exports (tests/monitoring).
+monitoring: setup
+	promtool check rules monitoring/prometheus/hotcold-alerts.yml
+	cd monitoring/prometheus && promtool test rules hotcold-alerts.test.yml
+	pytest tests/monitoring
+
 # The page against a local fake host (real JPEGs and HLS from ffmpeg): quick, no containers.
 browser: web
 	tests/browser/check-fake.sh artifacts/browser-fake
@@ -71,7 +78,7 @@ molecule: image web
 	molecule test --all
 
 # The reliability report of this run (bounded figures) goes to artifacts/; `make soak` writes docs/.
-test: reliability-reset lint unit browser molecule
+test: reliability-reset lint unit monitoring browser molecule
 	@scripts/reliability-report.py --out artifacts/RELIABILITY.md
 
 reliability-reset:

@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import sys
+import time
 import uuid
 
 import hosttools
@@ -69,6 +70,69 @@ def test_empty_hour_answers_an_empty_list_and_missing_manifest_404(capture_host,
     assert status == 200 and json.loads(body) == {"hour": empty, "count": 0, "thumbnails": []}
     status, body = get(capture_host, f"/api/host/segments/{devices[0]}/{empty}")
     assert status == 404 and "error" in json.loads(body)
+
+
+def headers(host, path):
+    """{lowercase name: value} of the response headers of a GET through the host's nginx."""
+    out = host.check_output(f"curl -s -o /dev/null -D - {shlex.quote('http://127.0.0.1' + path)}")
+    pairs = (line.split(":", 1) for line in out.splitlines()[1:] if ":" in line)
+    return {name.strip().lower(): value.strip() for name, value in pairs}
+
+
+def test_cors_header_on_api_answers_and_stream_files(capture_host, devices, hostvars, hour):
+    """A central fleet page on another origin reads every host: the API and the streams (live, archived,
+    and their error answers) carry Access-Control-Allow-Origin (stream_endpoints_cors_origin, default *)."""
+    origin = hostvars.get("stream_endpoints_cors_origin", "*")
+    status, body = get(capture_host, f"/api/host/thumbnails/{devices[0]}/{hour}")
+    archived = json.loads(body)["thumbnails"][-1]
+    paths = [
+        f"/api/host/thumbnails/{devices[0]}/{hour}", f"/api/host/segments/{devices[0]}/{hour}",
+        f"/api/host/thumbnails/{devices[0]}/{(hour + 12) % 24}", "/api/host/segments/nope/3",
+        f"/api/host/segments/{devices[0]}/24", f"/host/stream/{devices[0]}/hot/captures/latest.jpg",
+        f"/host/stream/{devices[0]}/hot/segments/output.m3u8", archived,
+        f"/host/stream/{devices[0]}/segments/{hour}/archive.m3u8", "/host/stream/nope/hot/captures/latest.jpg",
+    ]
+    missing = {p: h.get("access-control-allow-origin") for p in paths
+               if (h := headers(capture_host, p)).get("access-control-allow-origin") != origin}
+    assert not missing, f"expected Access-Control-Allow-Origin: {origin}, got {missing}"
+
+
+NGINX_LOGS = "/var/log/nginx"
+
+
+def log_files(host):
+    """{path: size} of every file in nginx's log folder on the SD card."""
+    out = host.check_output(f"find {NGINX_LOGS} -type f -printf '%p %s\\n'")
+    return {path: int(size) for path, size in (line.rsplit(" ", 1) for line in out.splitlines())}
+
+
+def journal_lines(host, marker, seconds=10):
+    """Lines of nginx's journald log (syslog tag hotcold_nginx) holding marker, once the API line is there."""
+    command = f"journalctl --no-pager -o cat -t hotcold_nginx --since=-10min | grep -F {marker} || true"
+    end = time.monotonic() + seconds
+    while True:
+        lines = host.check_output(command)
+        if "/api/host/" in lines or time.monotonic() > end:
+            return lines
+        time.sleep(0.5)
+
+
+def test_requests_write_no_log_on_the_sd_and_go_to_journald(capture_host, devices, hour):
+    """The page polls latest.jpg every 500 ms: no request may write to the card. Requests for live files
+    are not logged; the others (API, archive, a missing file) go to journald."""
+    before = log_files(capture_host)
+    marker = uuid.uuid4().hex
+    live = f"/host/stream/{devices[0]}/hot/captures/latest.jpg?poll={marker}"
+    api = f"/api/host/thumbnails/{devices[0]}/{hour}?probe={marker}"
+    missing = f"/host/stream/{devices[0]}/captures/{hour}/capture_1.jpg?probe={marker}"
+    statuses = [get(capture_host, path)[0] for path in [live] * 40 + [api, missing]]
+    assert statuses == [200] * 41 + [404], statuses
+    lines = journal_lines(capture_host, marker)
+    assert f"/api/host/thumbnails/{devices[0]}/{hour}?probe={marker}" in lines, lines
+    assert f"capture_1.jpg?probe={marker}" in lines, lines
+    assert "poll=" not in lines, lines
+    after = log_files(capture_host)
+    assert after == before, f"nginx wrote to {NGINX_LOGS} on the SD: {before} -> {after}"
 
 
 @pytest.mark.parametrize("hour", ["24", "-1", "99", "x", "1.5"])
