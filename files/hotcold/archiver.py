@@ -22,6 +22,7 @@ import stat
 from dataclasses import dataclass
 
 from hotcold import latest as latest_mod
+from hotcold import policy
 from hotcold.clock import Clock
 from hotcold.fsutil import disk_usage, unlink_quiet
 from hotcold.hours import OLDER, hour_key, prepare_hour_folder
@@ -32,9 +33,7 @@ from hotcold.playlist import Segment, format_pdt, read_live
 
 log = logging.getLogger("hotcold.archiver")
 
-NORMAL = "normal"
-DRAIN = "drain"
-FLUSH = "flush"
+NORMAL, DRAIN, FLUSH = policy.NORMAL, policy.DRAIN, policy.FLUSH
 
 # One durable batch (one syncfs) holds at most this many files / bytes, so that after an SD outage or
 # at a flush a batch still ends within seconds on a slow card: a batch that never finished before
@@ -240,20 +239,11 @@ class Archiver:
             st.draining = False
         self.refresh_live(st)
 
-        candidates = []
-        for kind in HOT_KINDS:
-            lst = files[kind]
-            keep = 0 if mode == FLUSH else self.cfg.hot_limits[kind]
-            old = lst[: max(0, len(lst) - keep)]
-            if kind == "segments" and mode == NORMAL and st.live_first is not None:
-                cutoff = st.live_first - self.cfg.archive.segment_margin
-                old = [f for f in old if f.number < cutoff]
-            candidates.extend(old)
-        candidates.sort(key=lambda f: (f.mtime, f.number))
+        verdict = policy.due(files, self.cfg.hot_limits, mode, st.live_first, self.cfg.archive.segment_margin)
 
         to_move = []
         gone = set()
-        for f in candidates:
+        for f in verdict.go:
             nth = self.cfg.archive.every_nth.get(f.kind, 1)
             if nth > 1 and f.number % nth:
                 if unlink_quiet(f.path):

@@ -23,6 +23,7 @@ from hotcold.fsutil import atomic_write, disk_usage
 from hotcold.latest import newest_by_scan, via_link
 from hotcold.layout import HOT_KINDS, layouts, number_of
 from hotcold.mounts import fstype_of_mount, mount_table
+from hotcold.policy import held, overdue
 
 OK, WARN, CRIT = 0, 1, 2
 STATE_NAMES = {OK: "OK", WARN: "WARN", CRIT: "CRIT"}
@@ -69,16 +70,9 @@ def hot_mtimes(d, kind):
     return sorted(mtimes, reverse=True)
 
 
-def overdue(mtimes, keep, now, grace):
-    """Files beyond the newest ``keep`` that are older than ``grace`` s: the archiver should have moved them."""
-    return sum(1 for t in mtimes[keep:] if now - t > grace)
-
-
 def expected_hot(config, kind):
-    n = config.hot_limits[kind]
-    if kind == "segments":
-        n += config.archive.segment_margin
-    return n
+    """Given the config and a kind, return how many files of it the archiver holds in RAM (policy.held)."""
+    return held(kind, config.hot_limits, config.archive.segment_margin)
 
 
 def evaluate(config, now):
