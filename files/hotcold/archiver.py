@@ -2,11 +2,12 @@
 
 A pass reads as four steps:
 
-  scan    the media files in RAM (hotfiles.scan)
+  scan    the media files in RAM (hotfiles.scan); latest.jpg follows the newest capture (latest.LatestLink)
   decide  what stays and what goes (policy.due: hot limits, live playlist gate, NORMAL/DRAIN/FLUSH);
           the tmpfs above ``high_water_percent`` turns NORMAL into DRAIN
   commit  durable batched moves to ``<kind>/<hour>/`` of each file's mtime hour in ``timezone``
           (mover.move_batch), after the every_nth SD saver and the hour folders' day check
+          (hours.HourFolders)
   record  counters, the open hours' indexes (indexes.OpenHours), the live playlist memory
           (playlist.LiveSegments)
 
@@ -16,14 +17,14 @@ When the SD cannot take files, sdstate.SdState drops what must leave RAM and ret
 import logging
 import os
 
-from hotcold import latest as latest_mod
 from hotcold import policy
 from hotcold.clock import Clock
 from hotcold.fsutil import disk_usage, unlink_quiet
 from hotcold.hotfiles import scan
-from hotcold.hours import OLDER, hour_key, prepare_hour_folder
+from hotcold.hours import OLDER, HourFolders, hour_key
 from hotcold.indexes import OpenHours
-from hotcold.layout import HOT_KINDS, layouts, number_of
+from hotcold.latest import LatestLink
+from hotcold.layout import HOT_KINDS, layouts
 from hotcold.mover import MoveItem, complete_half_done, move_batch, remove_temp_files
 from hotcold.playlist import LiveSegments
 from hotcold.sdstate import SdState
@@ -51,12 +52,12 @@ class DeviceState:
         self.sd = SdState(self.device, config.archive.rescan_seconds, self.counters, log)
         self.live = LiveSegments(layout.live_playlist)
         self.hours = OpenHours(layout, config.url_prefix, config.tz, self.counters, log)
-        self.latest_number = None
+        self.latest = LatestLink(layout, log)
+        self.folders = HourFolders(layout, config.tz, log)
         self.hot_counts = dict.fromkeys(HOT_KINDS, 0)
         self.tmpfs_percent = None
         self.draining = False
         self.missing_logged = False
-        self.folder_cache = {}  # (kind, hour) -> (st_ino, day)
         self.last_pass = 0.0
 
     @property
@@ -114,36 +115,11 @@ class Archiver:
         in_ram = {hour_key(f.mtime, self.tz) for lst in scan(lay).values() for f in lst}
         state.hours.rebuild(now, in_ram)
 
-    # ------------------------------------------------------------ latest.jpg
     def on_capture(self, device, name):
         """Fast path from inotify: point latest.jpg at a newer capture at once."""
         state = self.states.get(device)
-        n = number_of("captures", name)
-        if state is None or n is None:
-            return
-        if state.latest_number is None or n > state.latest_number:
-            try:
-                latest_mod.swap_link(state.layout.hot_dir("captures"), name)
-                state.latest_number = n
-            except OSError as e:
-                log.debug("%s: cannot swap latest.jpg: %s", device, e)
-
-    def _update_latest(self, state, captures):
-        """Given the captures in RAM (oldest first), point latest.jpg at the newest if it does not."""
-        if not captures:
-            return
-        newest = captures[-1]
-        try:
-            cur = os.readlink(state.layout.latest_link)
-        except OSError:
-            cur = None
-        if cur != newest.name:
-            try:
-                latest_mod.swap_link(state.layout.hot_dir("captures"), newest.name)
-            except OSError as e:
-                log.debug("%s: cannot swap latest.jpg: %s", state.device, e)
-                return
-        state.latest_number = newest.number
+        if state is not None:
+            state.latest.offer(name)
 
     # ------------------------------------------------------------ one pass
     def pass_device(self, device, mode=NORMAL):
@@ -154,7 +130,7 @@ class Archiver:
         if not self._hot_present(state):
             return {}
         files = scan(state.layout)
-        self._update_latest(state, files["captures"])
+        state.latest.follow(files["captures"])
         mode = self._mode(state, mode)
         state.live.refresh()
         verdict = policy.due(files, self.cfg.hot_limits, mode, state.live.first, self.cfg.archive.segment_margin)
@@ -262,12 +238,12 @@ class Archiver:
         segs = {}
         for f in chunk:
             key = hour_key(f.mtime, self.tz)
-            if self._prepare(state, f.kind, key) == OLDER:
+            if state.folders.prepare(f.kind, key) == OLDER:
                 self._expire(state, f, key)
                 gone.add(f.path)
                 continue
             meta = None
-            if self._prepare(state, "metadata", key) != OLDER:
+            if state.folders.prepare("metadata", key) != OLDER:
                 meta = state.layout.metadata_file(key.hour)
             record = {"archived_at": round(now, 3)}
             if f.kind == "segments":
@@ -300,23 +276,6 @@ class Archiver:
             gone.add(it.src)
         if res.meta_error is not None:
             state.counters["errors"] += 1
-
-    def _prepare(self, state, kind, key):
-        """Day-marker check for an archive hour folder, cached by the folder's inode."""
-        lay = state.layout
-        hdir = lay.hour_dir(kind, key.hour)
-        ck = (kind, key.hour)
-        cached = state.folder_cache.get(ck)
-        if cached is not None and cached[1] == key.day:
-            try:
-                if os.stat(hdir).st_ino == cached[0]:
-                    return "ok"
-            except FileNotFoundError:
-                pass
-        status = prepare_hour_folder(lay.kind_dir(kind), key.hour, key.day, self.tz, log)
-        if status != OLDER:
-            state.folder_cache[ck] = (os.stat(hdir).st_ino, key.day)
-        return status
 
     # ------------------------------------------------------------ indexes
     def write_ram_indexes(self, force=False):
