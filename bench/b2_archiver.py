@@ -16,11 +16,13 @@ synthetic writer (synth_writer.py, FFmpeg's names, sizes, rates and rename-into-
 
 import json
 import os
+import sys
 import time
 
 from common import (
     BENCH,
     RES,
+    RUNTIME_PATH,
     SYS_PYTHON,
     LoopSD,
     Section,
@@ -47,8 +49,19 @@ NAME = "archiver"
 TITLE = "2. Archiver cost and scale"
 KINDS = ("captures", "thumbnails", "segments")
 LIMITS = {"captures": 100, "thumbnails": 100, "segments": 10}
-KEEP = {"plan": {"captures": 100, "thumbnails": 100, "segments": 10},
-        "hotcold": {"captures": 100, "thumbnails": 100, "segments": 12}}
+SEGMENT_MARGIN = 2  # the schema's default: write_config sets none
+
+
+def keep_counts(which):
+    """Given "plan" or "hotcold", return per kind how many newest files its archiver keeps in RAM: the
+    plan's loop keeps the limits; hotcold keeps what its policy holds (hotcold.policy.held)."""
+    if which == "plan":
+        return dict(LIMITS)
+    if RUNTIME_PATH not in sys.path:
+        sys.path.insert(0, RUNTIME_PATH)
+    from hotcold.policy import held
+
+    return {k: held(k, LIMITS, SEGMENT_MARGIN) for k in KINDS}
 DRAIN = 6.0  # after the writer stops: the plan's loop needs up to 5 s
 
 
@@ -202,7 +215,7 @@ def _one_run(which, ndev, seconds, window, late):
     cpu_total = (samples[-1][1] - samples[0][1]) if samples[-1][1] is not None else None
     delays = []
     missing = 0
-    keep = KEEP[which]
+    keep = keep_counts(which)
     for (dev, k), lst in placed.items():
         lst.sort()
         for j in range(len(lst) - keep[k]):

@@ -42,6 +42,14 @@ class Daemon:
             self.stop = True
 
     def run(self):
+        """Start, serve until SIGTERM/SIGINT, flush everything to the SD and stop; return the exit code."""
+        watcher, started = self._start()
+        self._serve(watcher, started)
+        return self._finish(watcher, started)
+
+    def _start(self):
+        """Install the signal handlers, watch the hot folders, recover, pass once, say READY=1.
+        Return (the Watcher, the start time)."""
         cfg = self.cfg
         arch = self.archiver
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
@@ -59,30 +67,24 @@ class Daemon:
         self._ready = True
         log.info("archiver ready: %d device(s) %s, base %s", len(cfg.devices), ", ".join(cfg.devices),
                  cfg.base_path)
+        return watcher, started
 
-        batch = cfg.archive.batch_seconds
+    def _serve(self, watcher, started):
+        """The loop until a stop signal: wait for events, a signal or a deadline; pass over the devices
+        whose events have gathered for batch_seconds (all of them every rescan_seconds); keep the RAM
+        indexes, the watchdog and the heartbeat fresh."""
+        cfg = self.cfg
+        arch = self.archiver
         next_rescan = time.monotonic() + cfg.archive.rescan_seconds
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
         pending = {}  # device -> monotonic time of its first unprocessed event
         while not self.stop:
             mono = time.monotonic()
-            deadline = min(next_rescan, next_beat, mono + MAX_SLEEP)
-            if pending:
-                deadline = min(deadline, min(pending.values()) + batch)
-            due_idx = arch.next_index_due()
-            if due_idx is not None:
-                deadline = min(deadline, mono + max(0.0, due_idx - arch.now()))
+            deadline = self._deadline(mono, min(next_rescan, next_beat), pending)
             events = watcher.poll(max(0.0, deadline - mono), extra_fds=(self.rfd,))
             self._drain_wakeups()
             mono = time.monotonic()
-            for dev, kind, name in events:
-                if dev == ALL:
-                    for d in cfg.devices:
-                        pending.setdefault(d, mono)
-                    continue
-                pending.setdefault(dev, mono)
-                if kind == "captures":
-                    arch.on_capture(dev, name)
+            self._note_events(events, pending, mono)
             if self.stop:
                 break
             if self.flush_requested:
@@ -90,18 +92,12 @@ class Daemon:
                 log.info("flush requested: moving everything in RAM to the SD")
                 arch.flush()
                 self._heartbeat(started, flushed=True)
-            due = [d for d, t in pending.items() if mono - t >= batch]
+            due = [d for d, t in pending.items() if mono - t >= cfg.archive.batch_seconds]
             if mono >= next_rescan:
                 watcher.ensure()
                 due = list(cfg.devices)
                 next_rescan = mono + cfg.archive.rescan_seconds
-            for d in due:
-                pending.pop(d, None)
-                try:
-                    arch.pass_device(d)
-                except Exception:  # keep serving the other devices; systemd sees the log
-                    log.exception("%s: archive pass failed", d)
-                    arch.states[d].counters["errors"] += 1
+            self._pass(due, pending)
             arch.write_ram_indexes()
             self._ping()  # only reached while the loop really turns: a hung loop is caught
             if mono >= next_beat:
@@ -109,6 +105,43 @@ class Daemon:
                 sysd.notify("STATUS=" + arch.status_line())
                 next_beat = mono + HEARTBEAT_SECONDS
 
+    def _deadline(self, mono, next_timer, pending):
+        """Given the monotonic time, the next rescan or heartbeat and the pending devices, return the
+        monotonic time the loop must wake up at the latest."""
+        arch = self.archiver
+        deadline = min(next_timer, mono + MAX_SLEEP)
+        if pending:
+            deadline = min(deadline, min(pending.values()) + self.cfg.archive.batch_seconds)
+        due_idx = arch.next_index_due()
+        if due_idx is not None:
+            deadline = min(deadline, mono + max(0.0, due_idx - arch.now()))
+        return deadline
+
+    def _note_events(self, events, pending, mono):
+        """Given inotify events, mark their devices pending (since ``mono`` if not already) and point
+        latest.jpg at new captures at once."""
+        for dev, kind, name in events:
+            if dev == ALL:
+                for d in self.cfg.devices:
+                    pending.setdefault(d, mono)
+                continue
+            pending.setdefault(dev, mono)
+            if kind == "captures":
+                self.archiver.on_capture(dev, name)
+
+    def _pass(self, due, pending):
+        """Pass over the ``due`` devices; a failing pass is logged and counted, the others go on."""
+        for d in due:
+            pending.pop(d, None)
+            try:
+                self.archiver.pass_device(d)
+            except Exception:  # keep serving the other devices; systemd sees the log
+                log.exception("%s: archive pass failed", d)
+                self.archiver.states[d].counters["errors"] += 1
+
+    def _finish(self, watcher, started):
+        """Flush everything in RAM to the SD and say so; return 0 if RAM is empty, else 1."""
+        arch = self.archiver
         sysd.notify("STOPPING=1\nSTATUS=flushing RAM to the SD")
         log.info("stopping: flushing everything in RAM to the SD")
         ok = arch.flush()

@@ -23,6 +23,7 @@ from hotcold.fsutil import atomic_write, disk_usage
 from hotcold.latest import newest_by_scan, via_link
 from hotcold.layout import HOT_KINDS, layouts, number_of
 from hotcold.mounts import fstype_of_mount, mount_table
+from hotcold.policy import held, overdue
 
 OK, WARN, CRIT = 0, 1, 2
 STATE_NAMES = {OK: "OK", WARN: "WARN", CRIT: "CRIT"}
@@ -69,119 +70,149 @@ def hot_mtimes(d, kind):
     return sorted(mtimes, reverse=True)
 
 
-def overdue(mtimes, keep, now, grace):
-    """Files beyond the newest ``keep`` that are older than ``grace`` s: the archiver should have moved them."""
-    return sum(1 for t in mtimes[keep:] if now - t > grace)
-
-
 def expected_hot(config, kind):
-    n = config.hot_limits[kind]
-    if kind == "segments":
-        n += config.archive.segment_margin
-    return n
+    """Given the config and a kind, return how many files of it the archiver holds in RAM (policy.held)."""
+    return held(kind, config.hot_limits, config.archive.segment_margin)
+
+
+@dataclass(frozen=True)
+class Beat:
+    doc: dict  # the archiver's heartbeat document, or None
+    age: float  # seconds since it was written, or None
+    alive: bool  # its pid is running
+
+
+def read_beat(config, now):
+    """Given the config and the time, return the archiver's heartbeat as a Beat."""
+    doc = heartbeat.read(config.run_dir)
+    if not doc:
+        return Beat(doc, None, False)
+    return Beat(doc, now - float(doc.get("time", 0)), heartbeat.pid_alive(doc.get("pid")))
 
 
 def evaluate(config, now):
-    """Return (list of DeviceHealth, heartbeat doc or None)."""
-    h = config.health
-    beat = heartbeat.read(config.run_dir)
-    beat_age = None
-    alive = False
-    if beat:
-        beat_age = now - float(beat.get("time", 0))
-        alive = heartbeat.pid_alive(beat.get("pid"))
+    """Given the config and the time, run every check on every device; return (list of DeviceHealth,
+    heartbeat doc or None)."""
+    beat = read_beat(config, now)
     table = mount_table()
     out = []
     for dev, lay in layouts(config).items():
         dh = DeviceHealth(dev)
         m = dh.metrics
-        # hot mount
-        fstype = fstype_of_mount(lay.hot, table)
-        if fstype == "tmpfs":
-            dh.checks.append(Check(dev, "hot mount", OK, "tmpfs"))
-        elif fstype is None:
-            dh.checks.append(Check(dev, "hot mount", CRIT, f"{lay.hot} is not a mount point (FFmpeg writes to the SD!)"
-                                   if os.path.isdir(lay.hot) else f"{lay.hot} is missing"))
-        else:
-            dh.checks.append(Check(dev, "hot mount", CRIT, f"mounted as {fstype}, not tmpfs"))
-        m["hot_mounted"] = 1 if fstype == "tmpfs" else 0
-        # archiver
-        dstate = (beat or {}).get("devices", {}).get(dev) if beat else None
-        if beat is None:
-            dh.checks.append(Check(dev, "archiver", CRIT, f"no heartbeat in {heartbeat.path(config.run_dir)}"))
-        elif beat_age > h.heartbeat_max_age_seconds or not alive:
-            why = (f"heartbeat {beat_age:.0f}s old (limit {h.heartbeat_max_age_seconds:g}s)" if alive
-                   else f"pid {beat.get('pid')} is not running (last heartbeat {max(beat_age, 0):.0f}s ago)")
-            dh.checks.append(Check(dev, "archiver", CRIT, why))
-        elif dstate is None:
-            dh.checks.append(Check(dev, "archiver", CRIT, "the running archiver does not serve this device"))
-        elif not dstate.get("sd_ok", True):
-            dh.checks.append(Check(dev, "archiver", CRIT, f"SD not writable: {dstate.get('sd_error')}; "
-                                   f"{dstate.get('dropped', 0)} file(s) dropped"))
-        else:
-            dh.checks.append(Check(dev, "archiver", OK, f"heartbeat {max(beat_age, 0):.0f}s ago, "
-                                   f"{dstate.get('archived', 0)} archived, {dstate.get('dropped', 0)} dropped"))
-        m["heartbeat_age"] = beat_age
-        m["sd_ok"] = None if dstate is None else (1 if dstate.get("sd_ok", True) else 0)
-        for c in ("archived", "dropped", "skipped", "expired", "errors"):
-            m[c] = None if dstate is None else dstate.get(c, 0)
-        # hot counts
-        over = (100 - h.warn_percent) / 100.0
-        grace = config.archive.batch_seconds + 2.0
-        counts = {}
-        for kind in HOT_KINDS:
-            mtimes = hot_mtimes(lay.hot_dir(kind), kind)
-            n = None if mtimes is None else len(mtimes)  # (count_hot, without a second scan)
-            counts[kind] = n
-            exp = expected_hot(config, kind)
-            if n is None:
-                dh.checks.append(Check(dev, kind, WARN, f"{lay.hot_dir(kind)} is missing"))
-                continue
-            pct = 100.0 * n / exp
-            late = overdue(mtimes, exp, now, grace)
-            state = WARN if late > exp * over else OK
-            detail = f"{n}/{exp} in RAM ({pct:.0f}%)"
-            if late:
-                detail += f", {late} older than {grace:g}s not archived"
-            dh.checks.append(Check(dev, kind, state, detail))
-        m["hot"] = counts
-        # tmpfs use
-        usage = disk_usage(lay.hot) if os.path.isdir(lay.hot) else None
-        if usage:
-            total, free, pct = usage
-            state = CRIT if pct >= TMPFS_CRIT_PERCENT else WARN if pct >= h.tmpfs_warn_percent else OK
-            dh.checks.append(Check(dev, "tmpfs use", state, f"{pct:.0f}% of {_size(total)}"))
-            m["tmpfs_used_ratio"] = pct / 100.0
-            m["tmpfs_size"] = total
-        # newest capture
-        cdir = lay.hot_dir("captures")
-        found = via_link(cdir)
-        if found is None or now - found[1] > h.max_capture_age_seconds:
-            scanned = newest_by_scan(cdir)
-            if scanned and (found is None or scanned[1] > found[1]):
-                found = scanned
-        if found is None:
-            dh.checks.append(Check(dev, "capture", CRIT, "no capture in RAM"))
-            m["capture_age"] = None
-        else:
-            age = max(0.0, now - found[1])
-            mx = h.max_capture_age_seconds
-            state = CRIT if age > 10 * mx else WARN if age > mx else OK
-            dh.checks.append(Check(dev, "capture", state, f"newest {age:.1f}s old (limit {mx:g}s)"))
-            m["capture_age"] = age
-        # SD free
-        sd = disk_usage(lay.root) if os.path.isdir(lay.root) else disk_usage(config.base_path)
-        if sd:
-            total, free, _ = sd
-            fpct = 100.0 * free / total if total else 0.0
-            mn = h.sd_min_free_percent
-            state = CRIT if fpct < mn / 2 else WARN if fpct < mn else OK
-            dh.checks.append(Check(dev, "sd free", state, f"{fpct:.0f}% free of {_size(total)} (min {mn}%)"))
-            m["sd_free_ratio"] = fpct / 100.0
-        else:
-            dh.checks.append(Check(dev, "sd free", CRIT, f"{config.base_path} is missing"))
+        dh.checks.append(check_hot_mount(dev, lay, table, m))
+        dh.checks.append(check_archiver(config, dev, beat, m))
+        dh.checks.extend(check_hot_counts(config, dev, lay, now, m))
+        dh.checks.extend(check_tmpfs(config, dev, lay, m))
+        dh.checks.append(check_capture(config, dev, lay, now, m))
+        dh.checks.append(check_sd_free(config, dev, lay, m))
         out.append(dh)
-    return out, beat
+    return out, beat.doc
+
+
+def check_hot_mount(dev, lay, table, m):
+    """``hot/`` is a tmpfs mount point, else CRIT (FFmpeg would write to the SD)."""
+    fstype = fstype_of_mount(lay.hot, table)
+    m["hot_mounted"] = 1 if fstype == "tmpfs" else 0
+    if fstype == "tmpfs":
+        return Check(dev, "hot mount", OK, "tmpfs")
+    if fstype is None:
+        return Check(dev, "hot mount", CRIT, f"{lay.hot} is not a mount point (FFmpeg writes to the SD!)"
+                     if os.path.isdir(lay.hot) else f"{lay.hot} is missing")
+    return Check(dev, "hot mount", CRIT, f"mounted as {fstype}, not tmpfs")
+
+
+def check_archiver(config, dev, beat, m):
+    """The archiver's heartbeat is fresh, its pid runs, it serves this device and its SD takes files,
+    else CRIT. Also records its counters as metrics."""
+    h = config.health
+    dstate = beat.doc.get("devices", {}).get(dev) if beat.doc else None
+    m["heartbeat_age"] = beat.age
+    m["sd_ok"] = None if dstate is None else (1 if dstate.get("sd_ok", True) else 0)
+    for c in ("archived", "dropped", "skipped", "expired", "errors"):
+        m[c] = None if dstate is None else dstate.get(c, 0)
+    if beat.doc is None:
+        return Check(dev, "archiver", CRIT, f"no heartbeat in {heartbeat.path(config.run_dir)}")
+    if beat.age > h.heartbeat_max_age_seconds or not beat.alive:
+        why = (f"heartbeat {beat.age:.0f}s old (limit {h.heartbeat_max_age_seconds:g}s)" if beat.alive
+               else f"pid {beat.doc.get('pid')} is not running (last heartbeat {max(beat.age, 0):.0f}s ago)")
+        return Check(dev, "archiver", CRIT, why)
+    if dstate is None:
+        return Check(dev, "archiver", CRIT, "the running archiver does not serve this device")
+    if not dstate.get("sd_ok", True):
+        return Check(dev, "archiver", CRIT, f"SD not writable: {dstate.get('sd_error')}; "
+                     f"{dstate.get('dropped', 0)} file(s) dropped")
+    return Check(dev, "archiver", OK, f"heartbeat {max(beat.age, 0):.0f}s ago, "
+                 f"{dstate.get('archived', 0)} archived, {dstate.get('dropped', 0)} dropped")
+
+
+def check_hot_counts(config, dev, lay, now, m):
+    """Per kind, the files in RAM against what the archiver holds (policy.held): WARN when those it
+    should already have moved are more than (100 - warn_percent) % of it, or the folder is missing."""
+    over = (100 - config.health.warn_percent) / 100.0
+    grace = config.archive.batch_seconds + 2.0  # the archiver's write window: files inside it are not late
+    checks = []
+    counts = {}
+    for kind in HOT_KINDS:
+        mtimes = hot_mtimes(lay.hot_dir(kind), kind)
+        n = None if mtimes is None else len(mtimes)  # (count_hot, without a second scan)
+        counts[kind] = n
+        exp = expected_hot(config, kind)
+        if n is None:
+            checks.append(Check(dev, kind, WARN, f"{lay.hot_dir(kind)} is missing"))
+            continue
+        pct = 100.0 * n / exp
+        late = overdue(mtimes, exp, now, grace)
+        state = WARN if late > exp * over else OK
+        detail = f"{n}/{exp} in RAM ({pct:.0f}%)"
+        if late:
+            detail += f", {late} older than {grace:g}s not archived"
+        checks.append(Check(dev, kind, state, detail))
+    m["hot"] = counts
+    return checks
+
+
+def check_tmpfs(config, dev, lay, m):
+    """The tmpfs use: WARN from tmpfs_warn_percent, CRIT from 95 % (FFmpeg is about to fail). No check
+    when the hot folder is missing (the hot mount check reports it)."""
+    usage = disk_usage(lay.hot) if os.path.isdir(lay.hot) else None
+    if not usage:
+        return []
+    total, _, pct = usage
+    state = CRIT if pct >= TMPFS_CRIT_PERCENT else WARN if pct >= config.health.tmpfs_warn_percent else OK
+    m["tmpfs_used_ratio"] = pct / 100.0
+    m["tmpfs_size"] = total
+    return [Check(dev, "tmpfs use", state, f"{pct:.0f}% of {_size(total)}")]
+
+
+def check_capture(config, dev, lay, now, m):
+    """The newest capture's age: WARN beyond max_capture_age_seconds, CRIT beyond 10x or none."""
+    mx = config.health.max_capture_age_seconds
+    cdir = lay.hot_dir("captures")
+    found = via_link(cdir)
+    if found is None or now - found[1] > mx:  # the link may lag: look at the folder itself
+        scanned = newest_by_scan(cdir)
+        if scanned and (found is None or scanned[1] > found[1]):
+            found = scanned
+    if found is None:
+        m["capture_age"] = None
+        return Check(dev, "capture", CRIT, "no capture in RAM")
+    age = max(0.0, now - found[1])
+    m["capture_age"] = age
+    state = CRIT if age > 10 * mx else WARN if age > mx else OK
+    return Check(dev, "capture", state, f"newest {age:.1f}s old (limit {mx:g}s)")
+
+
+def check_sd_free(config, dev, lay, m):
+    """The SD's free space: WARN below sd_min_free_percent, CRIT below half of it or no SD folder."""
+    sd = disk_usage(lay.root) if os.path.isdir(lay.root) else disk_usage(config.base_path)
+    if not sd:
+        return Check(dev, "sd free", CRIT, f"{config.base_path} is missing")
+    total, free, _ = sd
+    fpct = 100.0 * free / total if total else 0.0
+    mn = config.health.sd_min_free_percent
+    state = CRIT if fpct < mn / 2 else WARN if fpct < mn else OK
+    m["sd_free_ratio"] = fpct / 100.0
+    return Check(dev, "sd free", state, f"{fpct:.0f}% free of {_size(total)} (min {mn}%)")
 
 
 def _size(n):

@@ -180,3 +180,32 @@ def prepare_hour_folder(kind_dir, hour, day, tz, log=None):
     retire_folder(kind_dir, hour)
     write_marker(hour_dir, day)
     return CLEARED
+
+
+class HourFolders:
+    """The archive hour folders of one device as the archiver writes into them: prepare_hour_folder
+    once per (kind, hour) and day, cached by the folder's inode (a folder retired and recreated by
+    cleanup or another day is checked again)."""
+
+    def __init__(self, layout, tz, log):
+        self.layout = layout
+        self.tz = tz
+        self.log = log
+        self.cache = {}  # (kind, hour) -> (st_ino, day)
+
+    def prepare(self, kind, key):
+        """Given a kind and an HourKey, make its hour folder hold key.day; return prepare_hour_folder's
+        status ("ok" from the cache), OLDER if the folder holds a newer day."""
+        hdir = self.layout.hour_dir(kind, key.hour)
+        ck = (kind, key.hour)
+        cached = self.cache.get(ck)
+        if cached is not None and cached[1] == key.day:
+            try:
+                if os.stat(hdir).st_ino == cached[0]:
+                    return "ok"
+            except FileNotFoundError:
+                pass
+        status = prepare_hour_folder(self.layout.kind_dir(kind), key.hour, key.day, self.tz, self.log)
+        if status != OLDER:
+            self.cache[ck] = (os.stat(hdir).st_ino, key.day)
+        return status

@@ -26,8 +26,8 @@ import os
 from hotcold import metadata
 from hotcold.fsutil import atomic_write, unlink_quiet
 from hotcold.growing import GrowingFile, StaleIndexError
-from hotcold.hours import hour_start, read_marker
-from hotcold.layout import ARCHIVE_PLAYLIST, INDEX_JSON, number_of
+from hotcold.hours import hour_key, hour_start, read_marker
+from hotcold.layout import ARCHIVE_PLAYLIST, INDEX_JSON, is_temp, number_of
 from hotcold.playlist import Segment, archive_entry, archive_header, archive_tail, format_pdt, parse_pdt, target_of
 
 
@@ -293,4 +293,113 @@ def repair_past_hours(layout, url_prefix, tz, now_key, skip_keys=(), log=None):
     return fixed
 
 
-__all__ = ["HourIndex", "repair_past_hours", "segment_from_record", "hour_start"]
+RAM_INDEX_INTERVAL = 1.0  # at most one RAM index rewrite per second per device and hour
+
+
+class OpenHours:
+    """The open hours of one device (the current hour and past hours whose files are still in RAM),
+    each with its HourIndex: opened as files are archived, rewritten in RAM, closed onto the SD.
+    ``counters`` is the device's counter dict (errors are counted here); ``log`` the archiver's logger."""
+
+    def __init__(self, layout, url_prefix, tz, counters, log):
+        self.layout = layout
+        self.device = layout.device
+        self.url_prefix = url_prefix
+        self.tz = tz
+        self.counters = counters
+        self.log = log
+        self.hours = {}  # HourKey -> HourIndex
+
+    def keys(self):
+        return sorted(self.hours)
+
+    def get(self, key):
+        """Given an HourKey, return its HourIndex, opening the hour if it is not open."""
+        idx = self.hours.get(key)
+        if idx is None:
+            idx = self.hours[key] = HourIndex(self.layout, key, self.url_prefix, self.tz)
+        return idx
+
+    def rebuild(self, now, in_ram):
+        """At start, given the time and the HourKeys of the files still in RAM: drop the RAM indexes
+        (derived data), give past hours their SD indexes, open the current hour and write it to RAM."""
+        cur = hour_key(now, self.tz)
+        _clear_dir(self.layout.index_dir)
+        try:
+            repair_past_hours(self.layout, self.url_prefix, self.tz, cur, in_ram, self.log)
+        except OSError as e:
+            self.log.error("%s: cannot write past hours' indexes: %s", self.device, e)
+        idx = self.hours[cur] = HourIndex(self.layout, cur, self.url_prefix, self.tz)
+        if idx.dirty and os.path.isdir(self.layout.hot):
+            try:
+                idx.write_ram(now)
+            except OSError as e:
+                self.log.error("%s: cannot write RAM index: %s", self.device, e)
+
+    def close(self, remaining, now, flush=False):
+        """Given the files still in RAM (by kind) and the time: write every past hour that has no file
+        left in RAM to the SD for good (VOD) and forget it; on a flush also write the others (EVENT)."""
+        cur = hour_key(now, self.tz)
+        pending = min((hour_key(f.mtime, self.tz) for lst in remaining.values() for f in lst), default=None)
+        for key in sorted(self.hours):
+            if key < cur and (pending is None or pending > key):
+                self._close_hour(key)
+            elif flush:
+                self._write_sd(key)
+        self.get(cur)
+
+    def _close_hour(self, key):
+        idx = self.hours[key]
+        try:
+            idx.write_sd(ended=True)
+            idx.remove_ram()
+        except OSError as e:
+            self.log.error("%s: cannot write the closed hour %s indexes: %s", self.device, key, e)
+            self.counters["errors"] += 1
+            return
+        if idx.thumbnails.total or idx.segments.total:
+            self.log.info("%s: hour %s closed: %d thumbnails, %d segments", self.device, key,
+                          idx.thumbnails.total, idx.segments.total)
+        del self.hours[key]
+
+    def _write_sd(self, key):
+        try:
+            self.hours[key].write_sd(ended=False)
+        except OSError as e:
+            self.log.error("%s: cannot write hour %s indexes to the SD: %s", self.device, key, e)
+            self.counters["errors"] += 1
+
+    def write_ram(self, now, force=False):
+        """Rewrite the RAM copies of the hours that changed, at most once a RAM_INDEX_INTERVAL unless
+        ``force``. A failure is logged; it never stops the archiving."""
+        if not os.path.isdir(self.layout.hot):
+            return
+        for idx in self.hours.values():
+            if idx.dirty and (force or now - idx.ram_written_at >= RAM_INDEX_INTERVAL):
+                try:
+                    idx.write_ram(now)
+                except OSError as e:
+                    self.log.warning("%s: cannot write RAM index: %s", self.device, e)
+                except Exception:  # derived data: a bug here must not stop the archiving
+                    self.log.exception("%s: RAM index of hour %s failed; rebuilding it from the SD", self.device,
+                                       idx.key)
+                    self.counters["errors"] += 1
+                    idx.thumbnails.stale = idx.segments.stale = True
+
+    def next_due(self):
+        """When the next RAM rewrite is due (epoch seconds), or None if no hour changed."""
+        return min((idx.ram_written_at + RAM_INDEX_INTERVAL for idx in self.hours.values() if idx.dirty),
+                   default=None)
+
+
+def _clear_dir(d):
+    try:
+        with os.scandir(d) as it:
+            names = [e.path for e in it if e.is_file(follow_symlinks=False) or is_temp(e.name)]
+    except FileNotFoundError:
+        return
+    for p in names:
+        unlink_quiet(p)
+
+
+__all__ = ["HourIndex", "OpenHours", "repair_past_hours", "segment_from_record", "hour_start"]

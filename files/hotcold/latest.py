@@ -27,6 +27,44 @@ def swap_link(captures_dir, target_name):
         raise
 
 
+class LatestLink:
+    """The archiver's side of one device's latest.jpg: the number it points at, kept newest."""
+
+    def __init__(self, layout, log):
+        self.layout = layout
+        self.log = log
+        self.number = None  # capture number latest.jpg points at, as far as we know
+
+    def offer(self, name):
+        """Fast path from inotify: given a new capture's name, point latest.jpg at it if it is newer."""
+        n = number_of("captures", name)
+        if n is None:
+            return
+        if self.number is None or n > self.number:
+            try:
+                swap_link(self.layout.hot_dir("captures"), name)
+                self.number = n
+            except OSError as e:
+                self.log.debug("%s: cannot swap latest.jpg: %s", self.layout.device, e)
+
+    def follow(self, captures):
+        """Given the captures in RAM (oldest first), point latest.jpg at the newest if it does not."""
+        if not captures:
+            return
+        newest = captures[-1]
+        try:
+            cur = os.readlink(self.layout.latest_link)
+        except OSError:
+            cur = None
+        if cur != newest.name:
+            try:
+                swap_link(self.layout.hot_dir("captures"), newest.name)
+            except OSError as e:
+                self.log.debug("%s: cannot swap latest.jpg: %s", self.layout.device, e)
+                return
+        self.number = newest.number
+
+
 def newest_by_scan(captures_dir):
     """(path, mtime) of the newest capture by (mtime, number), or None."""
     best = None

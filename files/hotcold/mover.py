@@ -71,33 +71,47 @@ def _copy(src, tmp):
     except OSError as e:
         raise SourceError(e.errno, e.strerror, src) from None
     try:
-        st = os.fstat(sfd)
+        src_stat = os.fstat(sfd)
         dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             offset = 0
-            while offset < st.st_size:
-                n = os.sendfile(dfd, sfd, offset, st.st_size - offset)
+            while offset < src_stat.st_size:
+                n = os.sendfile(dfd, sfd, offset, src_stat.st_size - offset)
                 if n == 0:
                     break
                 offset += n
         finally:
             os.close(dfd)
-        if offset != st.st_size:
-            raise SourceError(errno.EIO, f"short copy {offset}/{st.st_size}", src)
-        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
-        return st
+        if offset != src_stat.st_size:
+            raise SourceError(errno.EIO, f"short copy {offset}/{src_stat.st_size}", src)
+        os.utime(tmp, ns=(src_stat.st_atime_ns, src_stat.st_mtime_ns))
+        return src_stat
     finally:
         os.close(sfd)
 
 
 def move_batch(items, now=None):
-    """Move ``items`` (MoveItem) durably; see the module doc. Never raises for I/O errors."""
+    """Given MoveItems and the time, move them durably in the steps of the module doc; return the
+    BatchResult. Never raises for I/O errors."""
     res = BatchResult()
+    copied = _copy_all(items, res)
+    if not copied or not _sync(copied, res):
+        return res
+    renamed = _rename_all(copied, res)
+    _fsync_dirs(renamed, res)
+    _write_metadata(renamed, now, res)
+    _unlink_sources(renamed, res)
+    return res
+
+
+def _copy_all(items, res):
+    """1. Copy every item to its temp name. Return the copied items; on a destination error none
+    (every temp file removed, the batch failed, ``res.sd_error`` set)."""
     copied = []
     for i, it in enumerate(items):
         it._tmp = os.path.join(it.dst_dir, temp_name(it.name))
         try:
-            st = _copy(it.src, it._tmp)
+            src_stat = _copy(it.src, it._tmp)
         except SourceError as e:
             unlink_quiet(it._tmp)
             (res.vanished if e.errno == errno.ENOENT else res.failed).append(it)
@@ -109,13 +123,16 @@ def move_batch(items, now=None):
             for c in copied:
                 _unlink_tmp(c)
             res.failed.extend(copied)
-            return res
-        it.size = st.st_size
-        it.mtime = st.st_mtime
+            return []
+        it.size = src_stat.st_size
+        it.mtime = src_stat.st_mtime
         copied.append(it)
-    if not copied:
-        return res
-    # 2. one syncfs per file system touched (normally exactly one: the SD card)
+    return copied
+
+
+def _sync(copied, res):
+    """2. One syncfs per file system touched (normally exactly one: the SD card). False if it failed
+    (temp files removed, the copied items failed)."""
     try:
         seen_dev = {}
         for it in copied:
@@ -128,8 +145,13 @@ def move_batch(items, now=None):
             _unlink_tmp(c)
         res.sd_error = e
         res.failed.extend(copied)
-        return res
-    # 3. rename into place
+        return False
+    return True
+
+
+def _rename_all(copied, res):
+    """3. Rename every temp file into place; return the renamed items. A vanished hour folder fails
+    only its item (retried later); any other error fails the rest of the batch."""
     renamed = []
     for i, it in enumerate(copied):
         try:
@@ -146,17 +168,25 @@ def move_batch(items, now=None):
                 res.failed.append(c)
             break
         renamed.append(it)
-    # 4. make the renames durable
+    return renamed
+
+
+def _fsync_dirs(renamed, res):
+    """4. Make the renames durable: fsync each destination folder and its parent (the hour folder
+    itself may be new)."""
     dirs = set()
     for it in renamed:
         dirs.add(it.dst_dir)
-        dirs.add(os.path.dirname(it.dst_dir))  # the hour folder itself may be new
+        dirs.add(os.path.dirname(it.dst_dir))
     for d in sorted(dirs):
         try:
             fsync_dir(d)
         except OSError as e:
             res.sd_error = res.sd_error or e
-    # 5. metadata records
+
+
+def _write_metadata(renamed, now, res):
+    """5. Append each renamed item's record to its metadata file (one write + fsync per file)."""
     by_meta = {}
     for it in renamed:
         if it.meta_path:
@@ -172,11 +202,13 @@ def move_batch(items, now=None):
         except OSError as e:
             res.meta_error = e
             log.error("cannot write %d metadata record(s) to %s: %s", len(recs), path, e)
-    # 6. the archive copies are durable: drop the RAM copies
+
+
+def _unlink_sources(renamed, res):
+    """6. The archive copies are durable: drop the RAM copies."""
     for it in renamed:
         unlink_quiet(it.src)
         res.moved.append(it)
-    return res
 
 
 def _unlink_tmp(it):
@@ -236,23 +268,23 @@ def complete_half_done(layout, tz, now=None):
             continue
         for e in entries:
             try:
-                st = e.stat(follow_symlinks=False)
+                hot_stat = e.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            key = hour_key(st.st_mtime, tz)
+            key = hour_key(hot_stat.st_mtime, tz)
             dst_dir = layout.hour_dir(kind, key.hour)
             try:
-                ast = os.stat(os.path.join(dst_dir, e.name))
+                archived_stat = os.stat(os.path.join(dst_dir, e.name))
             except FileNotFoundError:
                 continue
-            if ast.st_size != st.st_size or read_marker(dst_dir) not in (None, key.day):
+            if archived_stat.st_size != hot_stat.st_size or read_marker(dst_dir) not in (None, key.day):
                 continue
             mpath = layout.metadata_file(key.hour)
             if read_marker(os.path.dirname(mpath)) in (None, key.day):
                 if mpath not in meta_names:
                     meta_names[mpath] = {(r.get("kind"), r.get("name")) for r in metadata.read_records(mpath)}
                 if (kind, e.name) not in meta_names[mpath]:
-                    rec = {"name": e.name, "kind": kind, "size": st.st_size, "mtime": round(st.st_mtime, 6),
+                    rec = {"name": e.name, "kind": kind, "size": hot_stat.st_size, "mtime": round(hot_stat.st_mtime, 6),
                            "recovered": True}
                     if now is not None:
                         rec["archived_at"] = round(now, 3)

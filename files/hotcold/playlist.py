@@ -113,6 +113,70 @@ def read_live(path):
         return None
 
 
+LIVE_MEMORY = 2000  # segment durations/PDTs remembered from the live playlist
+TRIM_SLACK = 10  # numbers remembered below the oldest segment in RAM (a restarted FFmpeg may reuse them)
+
+
+class LiveSegments:
+    """What the archiver remembers of one device's live playlist: each segment's duration and
+    program date-time (a segment is archived after it has left the playlist), the playlist's first
+    number (the archive gate, see policy.due) and its target duration."""
+
+    def __init__(self, path):
+        self.path = path
+        self.segments = {}  # number -> Segment
+        self.first = None  # first number in the playlist as last read; None: no playlist
+        self.ident = None  # (inode, mtime, size) of the playlist as last read
+        self.target_duration = 1.0
+
+    def refresh(self):
+        """Re-read the playlist if it changed since the last read; remember its segments."""
+        try:
+            s = os.stat(self.path)
+        except FileNotFoundError:
+            self.first = None
+            self.ident = None
+            return
+        ident = (s.st_ino, s.st_mtime_ns, s.st_size)
+        if ident == self.ident:
+            return
+        pl = read_live(self.path)
+        self.ident = ident
+        if pl is None:
+            self.first = None
+            return
+        for seg in pl.segments:
+            self.segments[seg.number] = seg
+        if pl.target_duration:
+            self.target_duration = pl.target_duration
+        self.first = pl.first_number
+        if len(self.segments) > LIVE_MEMORY:
+            for n in sorted(self.segments)[: len(self.segments) - LIVE_MEMORY]:
+                del self.segments[n]
+
+    def trim(self, oldest_in_ram):
+        """Given the number of the oldest segment in RAM, forget the segments well below it (archived)."""
+        for n in [n for n in self.segments if n < oldest_in_ram - TRIM_SLACK]:
+            del self.segments[n]
+
+    def segment_for(self, f, tz):
+        """Given a hot segment file (name, number, mtime) and the time zone, return its Segment: as the
+        live playlist gave it, else dated from the playlist's later segments or from its mtime."""
+        seg = self.segments.get(f.number)
+        if seg is not None:
+            return Segment(f.name, f.number, seg.duration, seg.program_date_time, seg.start)
+        dur = self.target_duration or 1.0
+        # Not seen in a live playlist (it had already left it when the archiver started). Count back
+        # from the nearest later segment the playlist did date: numbers rise by one per segment.
+        later = [n for n in self.segments if f.number < n <= f.number + 100 and self.segments[n].start is not None]
+        if later:
+            m = min(later)
+            start = self.segments[m].start - (m - f.number) * dur
+        else:
+            start = f.mtime - dur  # FFmpeg renames a segment into place when it has finished it
+        return Segment(f.name, f.number, dur, format_pdt(start, tz), start)
+
+
 def needs_discontinuity(prev, cur):
     if prev is None:
         return False

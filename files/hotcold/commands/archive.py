@@ -25,12 +25,12 @@ def run(config, args, clock):
             arch = Archiver(config, clock)
             arch.recover()
             arch.run_once()
-            for dev, st in arch.states.items():
-                c = st.counters
-                hot = " ".join(f"{k} {v}" for k, v in st.hot_counts.items())
+            for dev, state in arch.states.items():
+                c = state.counters
+                hot = " ".join(f"{k} {v}" for k, v in state.hot_counts.items())
                 print(f"{dev}: archived {c['archived']}, dropped {c['dropped']}, skipped {c['skipped']}, "
                       f"expired {c['expired']}, recovered {c['recovered']}; in RAM: {hot}")
-            return 0 if all(st.sd_ok for st in arch.states.values()) else 1
+            return 0 if all(state.sd_ok for state in arch.states.values()) else 1
         from hotcold.daemon import Daemon
 
         return Daemon(config, clock).run()

@@ -32,9 +32,9 @@ def run(config, args, clock):
         arch = Archiver(config, clock)
         arch.recover()
         ok = arch.flush()
-        for dev, st in arch.states.items():
-            left = sum(st.hot_counts.values())
-            print(f"{dev}: flushed {st.counters['archived']} file(s) to the SD, {left} left in RAM")
+        for dev, state in arch.states.items():
+            left = sum(state.hot_counts.values())
+            print(f"{dev}: flushed {state.counters['archived']} file(s) to the SD, {left} left in RAM")
         return 0 if ok else 1
     finally:
         lock.release()
