@@ -75,7 +75,6 @@ def test_recovery_keeps_a_ram_file_whose_content_differs_from_the_sd_copy(env):
     assert in_ram or hashlib.sha256(second).hexdigest() in on_sd, "recovery deleted the second capture_7.jpg"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 defect 7: hotcold flush exits 0 when the daemon's flush failed")
 def test_flush_through_the_daemon_fails_when_files_are_left_in_ram(env, daemon, wait_for):
     env.sd_tmpfs("16M")
     env.add_device("cam1")

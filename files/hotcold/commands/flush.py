@@ -52,9 +52,20 @@ def _ask_daemon(config, pid):
         time.sleep(0.1)
         doc = heartbeat.read(config.run_dir) or {}
         if doc.get("flushed_at") is not None and doc.get("flushed_at") != before:
-            for dev, d in sorted(doc.get("devices", {}).items()):
-                left = sum((d.get("hot") or {}).values())
-                print(f"{dev}: flushed by the running archiver (pid {pid}), {left} file(s) left in RAM")
-            return 0
+            return _report_daemon_flush(doc, pid)
     log.error("the archiver (pid %s) did not report a flush within %ds", pid, WAIT_SECONDS)
     return 1
+
+
+def _report_daemon_flush(doc, pid):
+    """Given the heartbeat written after the daemon's flush, print what each device left in RAM; return 0
+    only if nothing was left (a caller such as the prune path must not unmount a tmpfs with footage in it)."""
+    total = 0
+    for dev, d in sorted(doc.get("devices", {}).items()):
+        left = sum((d.get("hot") or {}).values())
+        total += left
+        print(f"{dev}: flushed by the running archiver (pid {pid}), {left} file(s) left in RAM")
+    if total:
+        log.error("the flush left %d file(s) in RAM (see the archiver's log for why)", total)
+        return 1
+    return 0
