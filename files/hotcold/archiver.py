@@ -39,7 +39,7 @@ NORMAL, DRAIN, FLUSH = policy.NORMAL, policy.DRAIN, policy.FLUSH
 BATCH_MAX = 400
 BATCH_MAX_BYTES = 16 * 1024 * 1024
 
-COUNTERS = ("archived", "dropped", "skipped", "expired", "errors", "recovered")
+COUNTERS = ("archived", "dropped", "skipped", "expired", "errors", "recovered", "collisions")
 
 
 class DeviceState:
@@ -278,6 +278,7 @@ class Archiver:
                 state.hours.get(it.key).add_segment(segs[it.src])
         for it in res.vanished:
             gone.add(it.src)
+        state.counters["collisions"] += len(res.collisions)
         if res.meta_error is not None:
             state.counters["errors"] += 1
 

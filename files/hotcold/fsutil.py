@@ -2,6 +2,7 @@
 
 import ctypes
 import errno
+import filecmp
 import os
 
 from hotcold.layout import temp_name
@@ -38,6 +39,33 @@ def syncfs(path):
             raise OSError(e, f"syncfs: {os.strerror(e)}", path)
     finally:
         os.close(fd)
+
+
+RENAME_NOREPLACE = 1  # linux/fs.h
+AT_FDCWD = -100
+
+
+def rename_noreplace(src, dst):
+    """Rename ``src`` to ``dst`` unless ``dst`` exists (FileExistsError then), atomically.
+
+    os.rename replaces an existing file without a word; an archive must never lose a recording to a
+    repeated name. renameat2(RENAME_NOREPLACE) (Linux 3.15, glibc 2.28) checks and renames in one step;
+    where the file system refuses the flag (EINVAL), a hard link (which never replaces) plus an unlink
+    of the source does the same."""
+    fn = getattr(_get_libc(), "renameat2", None)
+    if fn is not None:
+        if fn(AT_FDCWD, os.fsencode(src), AT_FDCWD, os.fsencode(dst), RENAME_NOREPLACE) == 0:
+            return
+        e = ctypes.get_errno()
+        if e != errno.EINVAL:
+            raise OSError(e, os.strerror(e), dst) if e != errno.EEXIST else FileExistsError(e, os.strerror(e), dst)
+    os.link(src, dst)
+    os.unlink(src)
+
+
+def same_content(a, b):
+    """True if the files ``a`` and ``b`` hold the same bytes (sizes first, then the content)."""
+    return filecmp.cmp(a, b, shallow=False)
 
 
 def fsync_dir(path):

@@ -128,7 +128,7 @@ def check_archiver(config, dev, beat, m):
     dstate = beat.doc.get("devices", {}).get(dev) if beat.doc else None
     m["heartbeat_age"] = beat.age
     m["sd_ok"] = None if dstate is None else (1 if dstate.get("sd_ok", True) else 0)
-    for c in ("archived", "dropped", "skipped", "expired", "errors"):
+    for c in ("archived", "dropped", "skipped", "expired", "errors", "collisions"):
         m[c] = None if dstate is None else dstate.get(c, 0)
     if beat.doc is None:
         return Check(dev, "archiver", CRIT, f"no heartbeat in {heartbeat.path(config.run_dir)}")
@@ -264,6 +264,9 @@ _METRICS = [
     ("hotcold_expired_files_total", "counter", "Files deleted as older than their hour folder's day.",
      lambda r, m: m.get("expired")),
     ("hotcold_errors_total", "counter", "Archiver errors.", lambda r, m: m.get("errors")),
+    ("hotcold_collisions_total", "counter",
+     "Files archived beside another recording of the same name (kept as <name>~<k>).",
+     lambda r, m: m.get("collisions")),
 ]
 
 

@@ -12,11 +12,14 @@ HOT_KINDS = ("captures", "thumbnails", "segments")
 ARCHIVE_KINDS = ("captures", "thumbnails", "metadata", "segments")
 
 # Only names matching these are ever touched; FFmpeg's in-progress *.tmp files never match.
+# A second recording under a name the archive already holds (a backward clock step, a numbering restart,
+# two overlapping FFmpeg runs) is kept beside the first as <stem>_<number>~<k><rest>: see collision_name.
 PATTERNS = {
-    "captures": re.compile(r"^capture_(\d+)\.jpg$"),
-    "thumbnails": re.compile(r"^capture_(\d+)_thumbnail\.jpg$"),
-    "segments": re.compile(r"^segment_(\d+)\.ts$"),
+    "captures": re.compile(r"^capture_(\d+)(?:~\d+)?\.jpg$"),
+    "thumbnails": re.compile(r"^capture_(\d+)(?:~\d+)?_thumbnail\.jpg$"),
+    "segments": re.compile(r"^segment_(\d+)(?:~\d+)?\.ts$"),
 }
+_NUMBER = re.compile(r"^((?:capture|segment)_\d+)")
 
 LIVE_PLAYLIST = "output.m3u8"
 LATEST_LINK = "latest.jpg"
@@ -43,6 +46,12 @@ def kind_of(name):
         if m:
             return kind, int(m.group(1))
     return None, None
+
+
+def collision_name(name, k):
+    """Given an archive name and k >= 1, the name of the k-th other recording under that name:
+    ``capture_7.jpg`` -> ``capture_7~1.jpg``, ``segment_7.ts`` -> ``segment_7~1.ts``."""
+    return _NUMBER.sub(lambda m: f"{m.group(1)}~{k}", name, count=1)
 
 
 def is_temp(name):

@@ -6,15 +6,17 @@ crash mid-copy would leave a torn file. A batch goes through these steps:
   1. copy every file to a hidden temp name in its destination folder (``.<name>.<pid>.hctmp``),
      carrying the source's mtime over (readers and cleanup rely on it);
   2. ONE syncfs() of the SD file system makes all copies durable (not one fsync per file);
-  3. rename every temp file into place (atomic: readers see all or nothing);
+  3. rename every temp file into place (atomic: readers see all or nothing), never over an existing
+     file: a second recording under a name the archive holds is kept beside it (layout.collision_name)
+     and counted; an identical one is already archived;
   4. fsync the touched directories so the renames are durable;
   5. append the metadata records (one write + fsync per metadata file);
-  6. unlink the sources in RAM.
+  6. unlink the sources in RAM, only if every step before succeeded (an error keeps the RAM copies).
 
 A kill -9 at any instant leaves either temp files (deleted by ``recover``; the sources are still in
 RAM and are moved again) or a complete archive copy next to a still-present source (``recover``
-sees the same name with the same size, writes the metadata record if it is missing and unlinks the
-source). So nothing is torn, duplicated or lost.
+finds an archive file with the same content, writes the metadata record if it is missing and unlinks
+the source). So nothing is torn, duplicated or lost.
 """
 
 import errno
@@ -23,9 +25,9 @@ import os
 from dataclasses import dataclass, field
 
 from hotcold import metadata
-from hotcold.fsutil import fsync_dir, syncfs, unlink_quiet
+from hotcold.fsutil import fsync_dir, rename_noreplace, same_content, syncfs, unlink_quiet
 from hotcold.hours import hour_key, read_marker, sweep_trash
-from hotcold.layout import ARCHIVE_KINDS, HOT_KINDS, METADATA_FILE, is_temp, number_of, temp_name
+from hotcold.layout import ARCHIVE_KINDS, HOT_KINDS, METADATA_FILE, collision_name, is_temp, number_of, temp_name
 
 log = logging.getLogger("hotcold.mover")
 
@@ -55,6 +57,7 @@ class BatchResult:
     moved: list = field(default_factory=list)
     vanished: list = field(default_factory=list)  # source gone before we could copy it
     failed: list = field(default_factory=list)  # not moved; source left in RAM
+    collisions: list = field(default_factory=list)  # moved under a collision name (also in moved)
     sd_error: OSError = None  # the SD side failed (full, read-only, I/O error...)
     meta_error: OSError = None
 
@@ -98,7 +101,9 @@ def move_batch(items, now=None):
     if not copied or not _sync(copied, res):
         return res
     renamed = _rename_all(copied, res)
-    _fsync_dirs(renamed, res)
+    if not _fsync_dirs(renamed, res):
+        res.failed.extend(renamed)  # visible on the SD but not durable: the RAM copies stay
+        return res
     _write_metadata(renamed, now, res)
     _unlink_sources(renamed, res)
     return res
@@ -155,7 +160,7 @@ def _rename_all(copied, res):
     renamed = []
     for i, it in enumerate(copied):
         try:
-            os.rename(it._tmp, it.dst)
+            _place(it, res)
         except OSError as e:
             _unlink_tmp(it)
             if e.errno == errno.ENOENT:  # the hour folder was retired under us: retry later
@@ -171,9 +176,33 @@ def _rename_all(copied, res):
     return renamed
 
 
+def _place(it, res):
+    """Given a copied item, rename its temp file to its name, or to the first free collision name if
+    another recording holds it; an identical file already there means this one is archived. Sets
+    ``it.name`` to the name it has on the SD."""
+    for k in range(0, 1000):
+        name = it.name if k == 0 else collision_name(it.name, k)
+        dst = os.path.join(it.dst_dir, name)
+        try:
+            rename_noreplace(it._tmp, dst)
+        except FileExistsError:
+            if same_content(it._tmp, dst):
+                _unlink_tmp(it)
+                break
+            continue
+        if k:
+            res.collisions.append(it)
+            log.warning("%s/%s: the archive already holds another recording under that name: kept as %s",
+                        it.kind, it.name, name)
+        break
+    else:
+        raise OSError(errno.EEXIST, "1000 recordings under one name", it.dst)
+    it.name = name
+
+
 def _fsync_dirs(renamed, res):
     """4. Make the renames durable: fsync each destination folder and its parent (the hour folder
-    itself may be new)."""
+    itself may be new). False if one failed (``res.sd_error`` set)."""
     dirs = set()
     for it in renamed:
         dirs.add(it.dst_dir)
@@ -183,6 +212,8 @@ def _fsync_dirs(renamed, res):
             fsync_dir(d)
         except OSError as e:
             res.sd_error = res.sd_error or e
+            return False
+    return True
 
 
 def _write_metadata(renamed, now, res):
@@ -254,46 +285,67 @@ def _remove_temps_in(folder):
 
 
 def complete_half_done(layout, tz, now=None):
-    """Hot files whose archive copy already exists with the same size were moved by a process that
-    died before unlinking them: write the missing metadata record, then unlink the RAM copy.
-    Returns the number of completed moves."""
+    """Hot files whose archive copy already exists (the same bytes, under their name or a collision
+    name) were moved by a process that died before unlinking them: write the missing metadata record,
+    then unlink the RAM copy. A file of the same name with other bytes is another recording: the RAM
+    copy stays and is archived beside it. Returns the number of completed moves."""
     done = 0
     meta_names = {}
     for kind in HOT_KINDS:
-        hdir = layout.hot_dir(kind)
-        try:
-            with os.scandir(hdir) as it:
-                entries = [e for e in it if number_of(kind, e.name) is not None]
-        except FileNotFoundError:
-            continue
-        for e in entries:
+        for entry in _hot_entries(layout, kind):
             try:
-                hot_stat = e.stat(follow_symlinks=False)
+                hot_stat = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
             key = hour_key(hot_stat.st_mtime, tz)
             dst_dir = layout.hour_dir(kind, key.hour)
-            try:
-                archived_stat = os.stat(os.path.join(dst_dir, e.name))
-            except FileNotFoundError:
+            if read_marker(dst_dir) not in (None, key.day):
                 continue
-            if archived_stat.st_size != hot_stat.st_size or read_marker(dst_dir) not in (None, key.day):
+            name = _archived_as(entry, dst_dir)
+            if name is None:
                 continue
-            mpath = layout.metadata_file(key.hour)
-            if read_marker(os.path.dirname(mpath)) in (None, key.day):
-                if mpath not in meta_names:
-                    meta_names[mpath] = {(r.get("kind"), r.get("name")) for r in metadata.read_records(mpath)}
-                if (kind, e.name) not in meta_names[mpath]:
-                    rec = {"name": e.name, "kind": kind, "size": hot_stat.st_size, "mtime": round(hot_stat.st_mtime, 6),
-                           "recovered": True}
-                    if now is not None:
-                        rec["archived_at"] = round(now, 3)
-                    try:
-                        os.makedirs(os.path.dirname(mpath), exist_ok=True)
-                        metadata.append_records(mpath, [rec])
-                        meta_names[mpath].add((kind, e.name))
-                    except OSError as err:
-                        log.error("cannot write recovered metadata record to %s: %s", mpath, err)
-            unlink_quiet(e.path)
+            _record_recovered(layout, key, kind, name, hot_stat, now, meta_names)
+            unlink_quiet(entry.path)
             done += 1
     return done
+
+
+def _hot_entries(layout, kind):
+    try:
+        with os.scandir(layout.hot_dir(kind)) as it:
+            return [e for e in it if number_of(kind, e.name) is not None]
+    except FileNotFoundError:
+        return []
+
+
+def _archived_as(entry, dst_dir):
+    """Given a hot file, the name under which ``dst_dir`` holds the same bytes, or None."""
+    for k in range(0, 1000):
+        name = entry.name if k == 0 else collision_name(entry.name, k)
+        path = os.path.join(dst_dir, name)
+        if not os.path.exists(path):
+            return None
+        if same_content(entry.path, path):
+            return name
+    return None
+
+
+def _record_recovered(layout, key, kind, name, hot_stat, now, meta_names):
+    """Append the metadata record of a move a killed process completed, unless it is already there."""
+    mpath = layout.metadata_file(key.hour)
+    if read_marker(os.path.dirname(mpath)) not in (None, key.day):
+        return
+    if mpath not in meta_names:
+        meta_names[mpath] = {(r.get("kind"), r.get("name")) for r in metadata.read_records(mpath)}
+    if (kind, name) in meta_names[mpath]:
+        return
+    rec = {"name": name, "kind": kind, "size": hot_stat.st_size, "mtime": round(hot_stat.st_mtime, 6),
+           "recovered": True}
+    if now is not None:
+        rec["archived_at"] = round(now, 3)
+    try:
+        os.makedirs(os.path.dirname(mpath), exist_ok=True)
+        metadata.append_records(mpath, [rec])
+        meta_names[mpath].add((kind, name))
+    except OSError as err:
+        log.error("cannot write recovered metadata record to %s: %s", mpath, err)

@@ -7,7 +7,6 @@ import hashlib
 import os
 import subprocess
 
-import pytest
 from hchelpers import produce, sha256
 
 from hotcold.archiver import Archiver
@@ -35,7 +34,6 @@ def push_out(env, clock, first, count=3):
         clock.advance(1)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 defect 2: os.rename replaces an archived file of the same name")
 def test_a_second_file_of_the_same_name_is_kept_beside_the_first(env):
     """Names repeat after a backward clock step, a numbering restart or two overlapping FFmpeg runs."""
     env.add_device("cam1")
@@ -56,7 +54,6 @@ def test_a_second_file_of_the_same_name_is_kept_beside_the_first(env):
     assert want <= set(kept), f"capture_7.jpg: {len(kept)} file(s) on the SD, want both recordings"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 defect 2: recovery takes same name + same size as already moved")
 def test_recovery_keeps_a_ram_file_whose_content_differs_from_the_sd_copy(env):
     env.add_device("cam1")
     clock = FixedClock(START)
