@@ -17,7 +17,7 @@ When the SD cannot take files, sdstate.SdState drops what must leave RAM and ret
 import logging
 import os
 
-from hotcold import policy
+from hotcold import policy, wear
 from hotcold.clock import Clock
 from hotcold.fsutil import disk_usage, unlink_quiet
 from hotcold.hotfiles import scan
@@ -39,7 +39,7 @@ NORMAL, DRAIN, FLUSH = policy.NORMAL, policy.DRAIN, policy.FLUSH
 BATCH_MAX = 400
 BATCH_MAX_BYTES = 16 * 1024 * 1024
 
-COUNTERS = ("archived", "dropped", "skipped", "expired", "errors", "recovered", "collisions")
+COUNTERS = ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "recovered", "collisions")
 
 
 class DeviceState:
@@ -90,6 +90,7 @@ class Archiver:
         self.clock = clock or Clock()
         self.states = {d: DeviceState(lay, config) for d, lay in layouts(config).items()}
         self.on_progress = None  # called after each batch (the daemon pings the watchdog)
+        self.disk_baseline = _disk_baseline(config.base_path, self.now())
 
     def now(self):
         return self.clock.time()
@@ -272,6 +273,7 @@ class Archiver:
         for it in res.moved:
             gone.add(it.src)
             state.counters["archived"] += 1
+            state.counters["archived_bytes"] += it.size
             if it.kind == "thumbnails":
                 state.hours.get(it.key).add_thumbnail(it.name, it.number)
             elif it.kind == "segments":
@@ -318,6 +320,7 @@ class Archiver:
             "time": round(self.now(), 3),
             "started": round(started, 3),
             "devices": {d: state.summary() for d, state in self.states.items()},
+            "sd_disk": self.disk_baseline,
         }
 
     def status_line(self):
@@ -343,3 +346,12 @@ def _chunks(files):
             end += 1
         yield start, files[start:end]
         start = end
+
+
+def _disk_baseline(base_path, now):
+    """The SD's write counters when the archiver started (card wear is paced from them), or None."""
+    try:
+        return wear.snapshot(base_path, now)
+    except OSError as e:  # no base path yet, an exotic /sys: no wear figures, archiving goes on
+        log.info("no card wear figures for %s: %s", base_path, e)
+        return None

@@ -13,12 +13,15 @@ Checks, each OK / WARN / CRIT:
   tmpfs       use % >= tmpfs_warn_percent WARN, >= 95 % CRIT (FFmpeg is about to fail)
   capture     newest capture age > max_capture_age_seconds WARN, > 10x or none CRIT
   sd          free % < sd_min_free_percent WARN, < half of it CRIT
+  sd wear     the card's projected life (hotcold.wear: its disk's write pace since the archiver
+              started, the card's size and rated cycles) below sd_min_life_years WARN, once the
+              pace covers an hour; the SD is shared, so every device shows the same line
 """
 
 import os
 from dataclasses import dataclass, field
 
-from hotcold import heartbeat
+from hotcold import heartbeat, wear
 from hotcold.fsutil import atomic_write, disk_usage
 from hotcold.latest import newest_by_scan, via_link
 from hotcold.layout import HOT_KINDS, layouts, number_of
@@ -95,6 +98,7 @@ def evaluate(config, now):
     heartbeat doc or None)."""
     beat = read_beat(config, now)
     table = mount_table()
+    card = card_wear(config, beat.doc, now)
     out = []
     for dev, lay in layouts(config).items():
         dh = DeviceHealth(dev)
@@ -105,6 +109,7 @@ def evaluate(config, now):
         dh.checks.extend(check_tmpfs(config, dev, lay, m))
         dh.checks.append(check_capture(config, dev, lay, now, m))
         dh.checks.append(check_sd_free(config, dev, lay, m))
+        dh.checks.extend(check_sd_wear(config, dev, card, m))
         out.append(dh)
     return out, beat.doc
 
@@ -128,7 +133,7 @@ def check_archiver(config, dev, beat, m):
     dstate = beat.doc.get("devices", {}).get(dev) if beat.doc else None
     m["heartbeat_age"] = beat.age
     m["sd_ok"] = None if dstate is None else (1 if dstate.get("sd_ok", True) else 0)
-    for c in ("archived", "dropped", "skipped", "expired", "errors", "collisions"):
+    for c in ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "collisions"):
         m[c] = None if dstate is None else dstate.get(c, 0)
     if beat.doc is None:
         return Check(dev, "archiver", CRIT, f"no heartbeat in {heartbeat.path(config.run_dir)}")
@@ -215,6 +220,29 @@ def check_sd_free(config, dev, lay, m):
     return Check(dev, "sd free", state, f"{fpct:.0f}% free of {_size(total)} (min {mn}%)")
 
 
+def card_wear(config, doc, now):
+    """Given the config, the archiver's heartbeat document (or None) and the time, return the card's
+    CardWear paced from the archiver's baseline, or None (no block device, or /sys unreadable)."""
+    doc = doc or {}
+    archived = sum(int(d.get("archived_bytes") or 0) for d in (doc.get("devices") or {}).values())
+    try:
+        return wear.card_wear(config.base_path, config.sd_card, doc.get("sd_disk"), archived, now)
+    except OSError:
+        return None
+
+
+def check_sd_wear(config, dev, card, m):
+    """The card's projected life: WARN below sd_min_life_years (0: no check) once the pace covers an hour."""
+    if card is None:
+        return []
+    m["wear"] = card
+    floor = config.health.sd_min_life_years
+    life = card.projection.life_years
+    short = floor > 0 and card.judged and life is not None and life < floor
+    detail = wear.describe(card) + (f" (min {floor:g} years)" if short else "")
+    return [Check(dev, "sd wear", WARN if short else OK, detail)]
+
+
 def _size(n):
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -264,6 +292,8 @@ _METRICS = [
     ("hotcold_expired_files_total", "counter", "Files deleted as older than their hour folder's day.",
      lambda r, m: m.get("expired")),
     ("hotcold_errors_total", "counter", "Archiver errors.", lambda r, m: m.get("errors")),
+    ("hotcold_archived_bytes_total", "counter", "Bytes of footage archived to the SD since the archiver started.",
+     lambda r, m: m.get("archived_bytes")),
     ("hotcold_collisions_total", "counter",
      "Files archived beside another recording of the same name (kept as <name>~<k>).",
      lambda r, m: m.get("collisions")),
@@ -302,10 +332,35 @@ def render_textfile(results, now, config=None):
         for r in results:
             for kind in HOT_KINDS:
                 lines.append(f'{name}{{device="{r.device}",kind="{kind}"}} {expected_hot(config, kind)}')
+    lines.extend(_wear_lines(results, config))
     lines.append("# HELP hotcold_health_check_timestamp_seconds When hotcold health last ran.")
     lines.append("# TYPE hotcold_health_check_timestamp_seconds gauge")
     lines.append(f"hotcold_health_check_timestamp_seconds {_fmt(round(now, 3))}")
     return "\n".join(lines) + "\n"
+
+
+def _wear_lines(results, config):
+    """The card's wear, once per host (the SD is shared by the devices), labelled with its disk."""
+    card = next((r.metrics["wear"] for r in results if r.metrics.get("wear") is not None), None)
+    if card is None:
+        return []
+    label = f'{{disk="{card.disk}"}}'
+    metrics = [
+        ("hotcold_sd_written_bytes_total", "counter", "Bytes the SD's disk took since boot (/sys/block/*/stat).",
+         card.counters.bytes_written),
+        ("hotcold_sd_flushes_total", "counter", "Flush requests the SD's disk took since boot.", card.counters.flushes),
+        ("hotcold_sd_full_card_writes_per_day", "gauge", "The card's size written per day at the present pace.",
+         card.projection.full_card_writes_per_day),
+        ("hotcold_sd_projected_life_years", "gauge", "Years until the card has taken its rated cycles at this pace.",
+         card.projection.life_years),
+        ("hotcold_sd_min_life_years", "gauge", "The projected life below which health warns (0: never).",
+         config.health.sd_min_life_years if config is not None else None),
+    ]
+    lines = []
+    for name, typ, help_, value in metrics:
+        if value is not None:
+            lines += [f"# HELP {name} {help_}", f"# TYPE {name} {typ}", f"{name}{label} {_fmt(value)}"]
+    return lines
 
 
 def write_textfile(path, text):

@@ -1,11 +1,12 @@
 """``hotcold status``: a compact table per device (<= 100 columns)."""
 
 import os
+import textwrap
 from datetime import datetime
 
-from hotcold import heartbeat
+from hotcold import heartbeat, wear
 from hotcold.fsutil import disk_usage
-from hotcold.healthchecks import _size, count_hot, expected_hot
+from hotcold.healthchecks import _size, card_wear, count_hot, expected_hot
 from hotcold.hours import hour_key, read_marker
 from hotcold.latest import newest_by_scan, via_link
 from hotcold.layout import HOT_KINDS, layouts, number_of
@@ -71,4 +72,7 @@ def render(config, now):
         dropped = d.get("dropped", "-")
         extra = "" if d.get("sd_ok", True) else f"  SD FAILING: {d.get('sd_error')}"
         lines.append(f"{'':<{w}} capture {cap} · tmpfs {tmpfs} · SD free {sdfree} · dropped {dropped}{extra}")
+    card = card_wear(config, beat, now)
+    if card is not None:
+        lines += [""] + textwrap.wrap(wear.describe(card), 100, subsequent_indent="  ")
     return "\n".join(lines) + "\n"

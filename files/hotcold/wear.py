@@ -17,8 +17,10 @@ SECTOR = 512  # /sys/block/*/stat counts 512-byte sectors on every device
 DAY = 86400.0
 YEAR_DAYS = 365.25
 # Consumer TLC flash is rated about 1,000 program/erase cycles; "high endurance" cards more. An operator
-# who knows the card sets hotcold_sd_card.rated_cycles.
+# who knows the card sets hotcold_sd_card.rated_cycles (the config schema holds the default).
 DEFAULT_RATED_CYCLES = 1000
+# A pace taken over less than an hour of archiving says little (start-up, a burst): no verdict before it.
+MIN_SPAN = 3600.0
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,88 @@ def uptime_seconds(proc_root="/proc"):
     """Seconds since boot: the span over which /sys/block counters were counted."""
     with open(os.path.join(proc_root, "uptime")) as f:
         return float(f.read().split()[0])
+
+
+def boot_id(proc_root="/proc"):
+    """The kernel's id of this boot: /sys counters restart from zero with a new one."""
+    with open(os.path.join(proc_root, "sys", "kernel", "random", "boot_id")) as f:
+        return f.read().strip()
+
+
+def snapshot(path, now, sys_root="/sys", proc_root="/proc"):
+    """Given the archive path and the time, return the counters of its disk as a dict for the heartbeat
+    (the baseline the pace is measured from), or None where it is on no block device."""
+    disk = disk_of(path, sys_root)
+    if disk is None:
+        return None
+    c = read_counters(disk, sys_root)
+    return {"disk": disk, "boot_id": boot_id(proc_root), "time": round(now, 3), "bytes_written": c.bytes_written,
+            "write_ios": c.write_ios, "flushes": c.flushes}
+
+
+@dataclass(frozen=True)
+class CardWear:
+    """The card's wear as `hotcold status`, health and the textfile show it."""
+
+    disk: str
+    card_bytes: int
+    rated_cycles: int
+    counters: DiskCounters  # since boot
+    span: float  # seconds the pace is taken over: since the archiver started, else since boot
+    archived_bytes: int | None  # what hotcold archived in that span (None: the span is since boot)
+    projection: Projection
+    emmc: dict | None
+
+    @property
+    def hotcold_share(self):
+        """The part of what the card took that was footage hotcold archived."""
+        written = self.projection.bytes_per_day * self.span / DAY
+        return min(1.0, self.archived_bytes / written) if self.archived_bytes is not None and written else None
+
+    @property
+    def amplification(self):
+        """Bytes the card took per byte of footage archived (1.0: nothing but the footage)."""
+        written = self.projection.bytes_per_day * self.span / DAY
+        return written / self.archived_bytes if self.archived_bytes else None
+
+    @property
+    def judged(self):
+        """True once the pace covers MIN_SPAN: before that the projection is no verdict."""
+        return self.span >= MIN_SPAN
+
+
+def card_wear(base_path, card, baseline, archived_bytes, now, sys_root="/sys", proc_root="/proc"):
+    """Given the archive path, the config's sd_card, the archiver's baseline snapshot (or None), what it
+    archived since, and the time, return the card's CardWear, or None where it is on no block device."""
+    disk = disk_of(base_path, sys_root)
+    if disk is None:
+        return None
+    c = read_counters(disk, sys_root)
+    size = int(card.size_gb * 1e9) if card.size_gb else disk_size(disk, sys_root)
+    same_boot = (baseline is not None and baseline.get("disk") == disk
+                 and baseline.get("boot_id") == boot_id(proc_root))
+    if same_boot:
+        span, written = now - baseline["time"], c.bytes_written - baseline["bytes_written"]
+    else:
+        span, written, archived_bytes = uptime_seconds(proc_root), c.bytes_written, None
+    return CardWear(disk=disk, card_bytes=size, rated_cycles=card.rated_cycles, counters=c, span=span,
+                    archived_bytes=archived_bytes, projection=project(written, span, size, card.rated_cycles),
+                    emmc=emmc_life(disk, sys_root))
+
+
+def describe(w):
+    """One line: "SD mmcblk0: 11.2 GB/day written, 96 % of it hotcold's, amplification 1.03, 0.17 full-card
+    writes/day, about 16 years at 1,000 cycles"."""
+    p = w.projection
+    pace = f"{p.bytes_per_day / 1e9:.1f} GB" if p.bytes_per_day >= 1e9 else f"{p.bytes_per_day / 1e6:.1f} MB"
+    parts = [f"SD {w.disk}: {pace}/day written"]
+    if w.hotcold_share is not None:
+        parts.append(f"{w.hotcold_share:.0%} of it hotcold's, amplification {w.amplification:.2f}")
+    parts.append(f"{p.full_card_writes_per_day:.2f} full-card writes/day")
+    years = "no end in sight" if p.life_years is None else f"about {p.life_years:,.1f} years"
+    parts.append(f"{years} at {w.rated_cycles:,} cycles"
+                 + ("" if w.judged else f" (pace over {w.span / 60:.0f} min only)"))
+    if w.emmc:
+        life = w.emmc["life_used_percent_at_least"]
+        parts.append(f"eMMC reports >= {life['a']}%/{life['b']}% of its life used, pre-EOL {w.emmc['pre_eol']}")
+    return ", ".join(parts)

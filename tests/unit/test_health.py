@@ -23,7 +23,7 @@ def healthy(env, now, n=3):
             produce(env.hot("cam1", kind), kind, i, mtime=now - 0.5 - (n - i) * 0.1)
 
 
-SAMPLE = re.compile(r'^hotcold_[a-z_]+(\{device="[a-z0-9_-]+"(,kind="[a-z]+")?\})? -?[0-9.e+-]+$')
+SAMPLE = re.compile(r'^hotcold_[a-z_]+(\{device="[a-z0-9_-]+"(,kind="[a-z]+")?\}|\{disk="[a-z0-9]+"\})? -?[0-9.e+-]+$')
 
 
 def check_textfile(path):

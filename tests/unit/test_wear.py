@@ -2,7 +2,9 @@
 what the kernel reports for the loop device in /proc/diskstats."""
 
 import os
+import re
 import subprocess
+import time
 
 import pytest
 
@@ -84,3 +86,41 @@ def test_projection_from_a_pace():
     assert p.full_card_writes_per_day == pytest.approx(0.175)
     assert p.life_years == pytest.approx(1000 / 0.175 / 365.25)
     assert wear.project(0, 3600, 64 * gb).life_years is None  # nothing written: no end in sight
+
+
+def test_health_status_and_textfile_show_the_card_wear(env, wait_for):
+    """The archiver takes the SD's counters as its baseline; health, the textfile and status pace the card
+    from it and agree with the loop device's own counters; a card too small for its pace warns."""
+    from hchelpers import produce
+
+    base = env.sd_ext4(64)
+    env.add_device("cam1")
+    for n in range(8):
+        produce(env.hot("cam1", "captures"), "captures", n, size=64 * 1024)
+    env.write_config(sd_card={"size_gb": 0.01, "rated_cycles": 10}, health={"sd_min_life_years": 2})
+    proc = env.popen("archive", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(env.archived_files("cam1")) == 3, timeout=30, what="3 captures archived")
+        disk = wear.disk_of(base)
+        archived = sum(os.path.getsize(p) for p in env.archived_files("cam1").values())
+        beat = os.path.join(env.run_dir, "archiver.json")
+        wait_for(lambda: os.path.exists(beat) and f'"archived_bytes": {archived}' in open(beat).read(),
+                 timeout=10, what="the heartbeat counting the archived bytes")
+        later = time.time() + 2 * 3600  # two hours of archiving at this pace: a verdict
+        health = env.cli("health", now=later)
+        _, sectors, flushes = diskstats(disk)
+        status = env.cli("status", now=later, check=0)
+        early = env.cli("health", "--no-textfile")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    wear_line = [ln for ln in health.stdout.splitlines() if " sd wear " in ln][0]
+    assert "WARN" in wear_line and f"SD {disk}:" in wear_line and "(min 2 years)" in wear_line, wear_line
+    prom = open(env.prom).read()
+    assert f'hotcold_sd_written_bytes_total{{disk="{disk}"}} {sectors * 512}\n' in prom, prom
+    assert f'hotcold_sd_flushes_total{{disk="{disk}"}} {flushes}\n' in prom, prom
+    assert f'hotcold_archived_bytes_total{{device="cam1"}} {archived}\n' in prom, prom
+    assert re.search(rf'^hotcold_sd_projected_life_years{{disk="{disk}"}} 0\.\d+$', prom, re.M), prom
+    assert f"SD {disk}: " in status.stdout and "full-card writes/day" in status.stdout, status.stdout
+    early_line = [ln for ln in early.stdout.splitlines() if " sd wear " in ln][0]
+    assert " OK " in early_line and "min only" in early_line, "no verdict on minutes of pace: " + early_line

@@ -40,7 +40,14 @@ class ArchiveSettings:
 
 
 @dataclass(frozen=True)
+class SdCard:
+    size_gb: float | None  # None: the size /sys reports
+    rated_cycles: int
+
+
+@dataclass(frozen=True)
 class HealthSettings:
+    sd_min_life_years: float
     warn_percent: int
     max_capture_age_seconds: float
     heartbeat_max_age_seconds: float
@@ -60,6 +67,7 @@ class Config:
     retention_hours: dict
     archive: ArchiveSettings
     health: HealthSettings
+    sd_card: SdCard
     source: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -246,6 +254,7 @@ def load_data(data, source="<data>"):
             every_nth=dict(a["every_nth"]),
         ),
         health=HealthSettings(
+            sd_min_life_years=float(h["sd_min_life_years"]),
             warn_percent=h["warn_percent"],
             max_capture_age_seconds=float(h["max_capture_age_seconds"]),
             heartbeat_max_age_seconds=float(h["heartbeat_max_age_seconds"]),
@@ -253,6 +262,7 @@ def load_data(data, source="<data>"):
             tmpfs_warn_percent=h["tmpfs_warn_percent"],
             textfile_path=h["textfile_path"],
         ),
+        sd_card=SdCard(size_gb=data["sd_card"]["size_gb"], rated_cycles=data["sd_card"]["rated_cycles"]),
         source=source,
         raw=data,
     )
