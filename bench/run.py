@@ -47,7 +47,7 @@ def render_section(sec, command, mach):
         out += _table(headers, rows)
         out.append("")
     if sec.checks:
-        out += _table(["target (issue 6)", "measured", "verdict"], [list(c) for c in sec.checks])
+        out += _table(["target", "measured", "verdict"], [list(c) for c in sec.checks])
         out.append("")
     for n in sec.notes:
         out.append(f"- {n}")
