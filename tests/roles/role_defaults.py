@@ -1,5 +1,5 @@
 """The roles' defaults as Ansible resolves them when the inventory sets nothing: defaults/main.yml of a
-role, rendered with its vars/main.yml and roles/_common/vars/main.yml (its dependency) by Ansible's own
+role, rendered with its vars/main.yml and roles/common/vars/main.yml (its dependency) by Ansible's own
 templar, so a test compares values, not Jinja text."""
 
 import pathlib
@@ -8,7 +8,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-COMMON_VARS = ROOT / "roles" / "_common" / "vars" / "main.yml"
+COMMON_VARS = ROOT / "roles" / "common" / "vars" / "main.yml"
 
 
 def load(path):
@@ -31,7 +31,7 @@ def rendered_defaults(role):
 
 
 def common_vars():
-    """Return roles/_common/vars/main.yml rendered with no inventory variable set."""
+    """Return roles/common/vars/main.yml rendered with no inventory variable set."""
     variables = load(COMMON_VARS)
     templar = Templar(loader=DataLoader(), variables=variables)
     return {name: templar.template(value) for name, value in variables.items()}

@@ -58,17 +58,17 @@ def test_argument_specs_carry_the_defaults(role):
 
 
 def test_common_role_variables_are_internal():
-    """roles/_common holds only internal variables (prefix _hotcold_), never a default an inventory sets."""
-    common = ROOT / "roles" / "_common"
+    """roles/common holds only internal variables (prefix _common_), never a default an inventory sets."""
+    common = ROOT / "roles" / "common"
     assert not (common / "defaults").exists()
     names = load(common / "vars" / "main.yml")
-    assert names and all(name.startswith("_hotcold_") for name in names), sorted(names)
+    assert names and all(name.startswith("_common_") for name in names), sorted(names)
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_roles_depend_on_common(role):
     meta = load(ROOT / "roles" / role / "meta" / "main.yml")
-    assert {"role": "_common"} in meta["dependencies"], f"{role}: meta/main.yml does not depend on _common"
+    assert {"role": "common"} in meta["dependencies"], f"{role}: meta/main.yml does not depend on common"
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -103,6 +103,6 @@ def test_run_dir_equals_schema_default():
 
 
 def test_device_pattern_equals_schema_pattern():
-    got = common_vars()["_hotcold_device_re"]
+    got = common_vars()["_common_device_re"]
     want = schema()["definitions"]["device_name"]["pattern"]
-    assert got == want, f"_common: _hotcold_device_re={got!r} but schema.yaml definitions.device_name.pattern={want!r}"
+    assert got == want, f"_common: _common_device_re={got!r} but schema.yaml definitions.device_name.pattern={want!r}"
