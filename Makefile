@@ -56,6 +56,10 @@ SHELL_SCRIPTS = $(shell git ls-files | xargs grep -lE '^\#!/(usr/)?bin/(env )?(b
 lint: setup
 	ruff check .
 	shellcheck $(SHELL_SCRIPTS)
+	@# The roles' shell templates, rendered with the demo inventory's variables, as hosts get them.
+	rendered=$$(mktemp -d) && trap 'rm -rf "$$rendered"' EXIT && \
+	  ansible-playbook -i localhost, tests/roles/render-shell-templates.yml -e out="$$rendered" >/dev/null && \
+	  (cd "$$rendered" && echo "shellcheck, rendered:" * && shellcheck *)
 	yamllint -s .
 	ansible-lint --offline
 	ansible-playbook site.yml --syntax-check

@@ -1,10 +1,13 @@
 """Every role documents exactly the variables it defaults (meta/argument_specs.yml mirrors
-defaults/main.yml), prefixes them with its name, and installs only packages the test image has."""
+defaults/main.yml, with the same default values), prefixes them with its name, and installs only
+packages the test image has."""
 
+import json
 import pathlib
 
 import pytest
 import yaml
+from role_defaults import raw_defaults, rendered_defaults
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").is_file())
@@ -27,6 +30,45 @@ def test_argument_specs_mirror_defaults(role):
         f"{role}: only in defaults {sorted(set(defaults) - set(options))}, "
         f"only in argument_specs {sorted(set(options) - set(defaults))}"
     )
+
+
+def plain(value):
+    """Given a value Ansible rendered (tagged str/dict/list), return it as plain JSON data."""
+    return json.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_specs_carry_the_defaults(role):
+    """A spec's `default:` is what defaults/main.yml gives with no inventory variable set; a default that
+    points into the repository (role_path) is documented as written. Dict suboptions carry their key's default."""
+    raw, rendered = raw_defaults(role), rendered_defaults(role)
+    options = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    for name, spec in options.items():
+        assert "required" not in spec, f"{role}: {name} is required although defaults/main.yml sets it"
+        assert "default" in spec, f"{role}: {name} has no default: in meta/argument_specs.yml"
+        want = raw[name] if "role_path" in str(raw[name]) else plain(rendered[name])
+        assert spec["default"] == want, (
+            f"{role}: {name}: argument_specs default {spec['default']!r}, defaults/main.yml {want!r}"
+        )
+        for key, sub in spec.get("options", {}).items():
+            if "default" in sub:
+                assert sub["default"] == want[key], (
+                    f"{role}: {name}.{key}: argument_specs default {sub['default']!r}, defaults/main.yml {want[key]!r}"
+                )
+
+
+def test_common_role_variables_are_internal():
+    """roles/common holds only internal variables (prefix _common_), never a default an inventory sets."""
+    common = ROOT / "roles" / "common"
+    assert not (common / "defaults").exists()
+    names = load(common / "vars" / "main.yml")
+    assert names and all(name.startswith("_common_") for name in names), sorted(names)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_roles_depend_on_common(role):
+    meta = load(ROOT / "roles" / role / "meta" / "main.yml")
+    assert {"role": "common"} in meta["dependencies"], f"{role}: meta/main.yml does not depend on common"
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -29,40 +29,107 @@ def dev(name, **kw):
     return {"name": name, "input": "testsrc", **kw}
 
 
-# id: (override vars, substrings the failure message must contain: the variable and the value)
+# Every preflight rule, by the phrase(s) that only its refusal contains (a tuple: all of them). A refusal
+# must name the rule(s) its case breaks and none of the others: the message names only what is wrong.
+RULES = {
+    "devices_empty": "must list at least one device",
+    "devices_duplicated": "duplicated",
+    "device_name": "must match ^[a-z0-9_-]{1,32}$",
+    "device_input": "must be one of: v4l2, rtsp, testsrc",
+    "v4l2_source": "a v4l2 source must be",
+    "rtsp_source": "an rtsp source must be",
+    "device_tmpfs_size": "has tmpfs_size=",
+    "tmpfs_size": "hot_storage_tmpfs_size",
+    "base_path": ("(hotcold_base_path)=", "must be an absolute path without"),
+    "user": "(hotcold_user)=",
+    "hot_limits": "archiver_hot_limits",
+    "retention_hours": "archiver_retention_hours",
+    "archive_numbers": "archiver_archive",
+    "health_numbers": "archiver_health: ",
+    "percent": "must be at most 100",
+    "textfile_path": ".prom",
+    "url_prefix": "must be a URL path",
+    "timezone": "(hotcold_timezone)=",
+    "runtime_src": "archiver_runtime_src",
+    "heartbeat": "archiver_watchdog_sec",
+    "capture_unknown_key": "framrate",
+    "capture_size": "WIDTHxHEIGHT",
+    "capture_bitrate": "bit rate",
+    "capture_rates": "frames per second",
+    "segment_seconds": "segment_seconds=",
+    "jpeg_quality": "jpeg_quality=",
+    "input_format": "input_format=",
+    "hls_list_size": "capture_hls_list_size=",
+    "threads": "capture_threads=",
+    "restart_sec": "capture_restart_sec=",
+    "listen_port": "stream_endpoints_listen_port",
+    "prefix_not_api": "must not be under /api",
+    "nginx_path": "; { } $",
+    "paths_apart": "inside each other",
+    "server_name": "stream_endpoints_server_name",
+    "max_capture_age": "stream_endpoints_max_capture_age_seconds",
+    "cleanup_minute": "cleanup_minute",
+    "health_dir": ("(hotcold_health_textfile_dir)=", "must be an absolute path"),
+    "health_dir_mode": "health_textfile_dir_mode",
+    "health_minute": "health_minute",
+}
+
+# id: (override vars, substrings the failure message must contain: the variable and the value,
+#      the RULES the case breaks: the message names these and no other rule)
 BAD = {
-    "name_with_space": ({"hotcold_devices": [dev("Cam 1")]}, ["hotcold_devices", "Cam 1"]),
-    "name_upper_case": ({"hotcold_devices": [dev("capture1"), dev("Capture2")]}, ["hotcold_devices", "Capture2"]),
-    "name_too_long": ({"hotcold_devices": [dev("c" * 33)]}, ["hotcold_devices", "c" * 33]),
-    "name_with_slash": ({"hotcold_devices": [dev("../etc")]}, ["hotcold_devices", "../etc"]),
+    "name_with_space": ({"hotcold_devices": [dev("Cam 1")]}, ["hotcold_devices", "Cam 1"], ["device_name"]),
+    "name_upper_case": ({"hotcold_devices": [dev("capture1"), dev("Capture2")]}, ["hotcold_devices", "Capture2"],
+                        ["device_name"]),
+    "name_too_long": ({"hotcold_devices": [dev("c" * 33)]}, ["hotcold_devices", "c" * 33], ["device_name"]),
+    "name_with_slash": ({"hotcold_devices": [dev("../etc")]}, ["hotcold_devices", "../etc"], ["device_name"]),
     "duplicate_names": ({"hotcold_devices": [dev("capture1"), dev("capture1")]},
-                        ["hotcold_devices", "capture1", "duplicated"]),
-    "no_devices": ({"hotcold_devices": []}, ["hotcold_devices", "at least one device"]),
-    "unknown_input": ({"hotcold_devices": [dev("cam", input="usb")]}, ["devices", "input", "usb"]),
+                        ["hotcold_devices", "capture1", "duplicated"], ["devices_duplicated"]),
+    "no_devices": ({"hotcold_devices": []}, ["hotcold_devices", "at least one device"], ["devices_empty"]),
+    "unknown_input": ({"hotcold_devices": [dev("cam", input="usb")]}, ["devices", "input", "usb"], ["device_input"]),
     "v4l2_without_source": ({"hotcold_devices": [{"name": "cam", "input": "v4l2"}]},
-                            ["hotcold_devices", "cam", "source"]),
+                            ["hotcold_devices", "cam", "source=null"], ["v4l2_source"]),
+    "rtsp_without_source": ({"hotcold_devices": [{"name": "cam1", "input": "rtsp"}]},
+                            ["hotcold_devices", "cam1", "rtsp", "source=null"], ["rtsp_source"]),
     "rtsp_with_device_path": (
         {"hotcold_devices": [{"name": "cam", "input": "rtsp", "source": "/dev/video0"}]},
-        ["hotcold_devices", "/dev/video0"],
+        ["hotcold_devices", "/dev/video0"], ["rtsp_source"],
     ),
-    "tmpfs_size_unit": ({"hotcold_tmpfs_size": "100X"}, ["hotcold_tmpfs_size", "100X"]),
-    "tmpfs_size_zero": ({"hotcold_devices": [dev("cam", tmpfs_size="0M")]}, ["tmpfs_size", "0M"]),
-    "tmpfs_size_percent": ({"hotcold_tmpfs_size": "150%"}, ["hotcold_tmpfs_size", "150%"]),
-    "hot_limit_zero": ({"hotcold_hot_limits": {"captures": 0}}, ["hotcold_hot_limits", "captures=0"]),
-    "hot_limit_negative": ({"hotcold_hot_limits": {"segments": -3}}, ["hotcold_hot_limits", "segments=-3"]),
-    "hot_limit_unknown_kind": ({"hotcold_hot_limits": {"frames": 5}}, ["hot_limits", "frames"]),
-    "retention_25": ({"hotcold_retention_hours": {"thumbnails": 25}}, ["hotcold_retention_hours", "thumbnails=25"]),
-    "retention_0": ({"hotcold_retention_hours": {"captures": 0}}, ["hotcold_retention_hours", "captures=0"]),
-    "capture_typo": ({"hotcold_capture": {"framrate": 25}}, ["capture_settings", "framrate"]),
-    "capture_fps_negative": ({"hotcold_capture": {"capture_fps": -1}}, ["hotcold_capture", "-1"]),
-    "capture_video_size": ({"hotcold_capture": {"video_size": "big"}}, ["hotcold_capture", "big"]),
-    "timezone": ({"hotcold_timezone": "Not a zone!"}, ["hotcold_timezone", "Not a zone!"]),
-    "url_prefix": ({"hotcold_url_prefix": "host/stream/"}, ["hotcold_url_prefix", "host/stream/"]),
-    "base_path_relative": ({"hotcold_base_path": "var/www/stream"}, ["hotcold_base_path", "var/www/stream"]),
-    "cleanup_minute": ({"cleanup_minute": 60}, ["cleanup_minute", "60"]),
-    "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"]),
+    "tmpfs_size_unit": ({"hotcold_tmpfs_size": "100X"}, ["hotcold_tmpfs_size", "100X"], ["tmpfs_size"]),
+    "tmpfs_size_zero": ({"hotcold_devices": [dev("cam", tmpfs_size="0M")]}, ["tmpfs_size", "0M"],
+                        ["device_tmpfs_size"]),
+    "tmpfs_size_percent": ({"hotcold_tmpfs_size": "150%"}, ["hotcold_tmpfs_size", "150%"], ["tmpfs_size"]),
+    "hot_limit_zero": ({"hotcold_hot_limits": {"captures": 0}}, ["hotcold_hot_limits", "captures=0"], ["hot_limits"]),
+    "hot_limit_negative": ({"hotcold_hot_limits": {"segments": -3}}, ["hotcold_hot_limits", "segments=-3"],
+                           ["hot_limits"]),
+    "hot_limit_unknown_kind": ({"hotcold_hot_limits": {"frames": 5}}, ["hot_limits", "frames"], ["hot_limits"]),
+    "retention_25": ({"hotcold_retention_hours": {"thumbnails": 25}}, ["hotcold_retention_hours", "thumbnails=25"],
+                     ["retention_hours"]),
+    "retention_0": ({"hotcold_retention_hours": {"captures": 0}}, ["hotcold_retention_hours", "captures=0"],
+                    ["retention_hours"]),
+    "capture_typo": ({"hotcold_capture": {"framrate": 25}}, ["capture_settings", "framrate"],
+                     ["capture_unknown_key"]),
+    "capture_fps_negative": ({"hotcold_capture": {"capture_fps": -1}}, ["hotcold_capture", "capture_fps=-1"],
+                             ["capture_rates"]),
+    "capture_video_size": ({"hotcold_capture": {"video_size": "big"}}, ["hotcold_capture", "video_size=\"big\""],
+                           ["capture_size"]),
+    "jpeg_quality_1": ({"hotcold_capture": {"jpeg_quality": 1}}, ["hotcold_capture", "jpeg_quality=1"],
+                       ["jpeg_quality"]),
+    "timezone": ({"hotcold_timezone": "Not a zone!"}, ["hotcold_timezone", "Not a zone!"], ["timezone"]),
+    "url_prefix": ({"hotcold_url_prefix": "host/stream/"}, ["hotcold_url_prefix", "host/stream/"], ["url_prefix"]),
+    "url_prefix_under_api": ({"hotcold_url_prefix": "/api/stream"}, ["hotcold_url_prefix", "/api/stream"],
+                             ["prefix_not_api"]),
+    "base_path_relative": ({"hotcold_base_path": "var/www/stream"}, ["hotcold_base_path", "var/www/stream"],
+                           ["base_path"]),
+    "base_path_in_web_root": ({"hotcold_base_path": "/var/www/hotcold-web/stream"},
+                              ["hotcold_base_path", "/var/www/hotcold-web/stream", "stream_endpoints_web_root"],
+                              ["paths_apart"]),
+    "user_upper_case": ({"hotcold_user": "Hotcold"}, ["hotcold_user", "Hotcold"], ["user"]),
+    "cleanup_minute": ({"cleanup_minute": 60}, ["cleanup_minute", "60"], ["cleanup_minute"]),
+    "health_minute": ({"health_minute": "*/0"}, ["health_minute", "*/0"], ["health_minute"]),
+    "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"],
+                    ["listen_port"]),
     "heartbeat_not_below_watchdog": ({"archiver_health": {"heartbeat_max_age_seconds": 30}},
-                                     ["heartbeat_max_age_seconds=30", "archiver_watchdog_sec=30"]),
+                                     ["heartbeat_max_age_seconds=30", "archiver_watchdog_sec=30"], ["heartbeat"]),
 }
 
 
@@ -112,16 +179,25 @@ def bad_runs(tmp_path_factory):
         return {name: f.result() for name, f in futures.items()}
 
 
+def phrases(rule):
+    """Given a RULES key, return the phrases that name that rule."""
+    value = RULES[rule]
+    return list(value) if isinstance(value, tuple) else [value]
+
+
 def check_refused(bad_runs, case):
+    """Given a BAD case, check that site.yml refused it in the preflight, naming the culprit and no rule that holds."""
     proc, report = bad_runs[case]
-    expected = BAD[case][1]
+    _, expected, broken = BAD[case]
     assert proc.returncode != 0, f"{case}: site.yml succeeded with a bad variable"
     failed = failures(report)
     assert failed, f"{case}: no failed task in the report\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
     play, task, msg = failed[0]
     assert play == PREFLIGHT_PLAY, f"{case}: failed outside the preflight, in {play!r} / {task!r}"
-    for text in expected:
+    for text in expected + [phrase for rule in broken for phrase in phrases(rule)]:
         assert text in msg, f"{case}: the message does not name {text!r}:\n{msg}"
+    holding = [rule for rule in RULES if rule not in broken and all(phrase in msg for phrase in phrases(rule))]
+    assert not holding, f"{case}: the message names rules that hold {sorted(holding)}:\n{msg}"
     ran = [p["play"]["name"] for p in report["plays"] if p["tasks"]]
     assert ran == [PREFLIGHT_PLAY], f"{case}: plays after the preflight ran: {ran}"
     return msg
