@@ -72,6 +72,9 @@ RULES = {
     "health_dir": ("(hotcold_health_textfile_dir)=", "must be an absolute path"),
     "health_dir_mode": "health_textfile_dir_mode",
     "health_minute": "health_minute",
+    "sd_card_size": "size_gb=",
+    "sd_card_cycles": "rated_cycles=",
+    "sd_min_life": "(hotcold_sd_min_life_years)=",
 }
 
 # id: (override vars, substrings the failure message must contain: the variable and the value,
@@ -125,6 +128,11 @@ BAD = {
                               ["paths_apart"]),
     "user_upper_case": ({"hotcold_user": "Hotcold"}, ["hotcold_user", "Hotcold"], ["user"]),
     "cleanup_minute": ({"cleanup_minute": 60}, ["cleanup_minute", "60"], ["cleanup_minute"]),
+    "sd_card_size_zero": ({"hotcold_sd_card": {"size_gb": 0}}, ["hotcold_sd_card", "size_gb=0"], ["sd_card_size"]),
+    "sd_card_cycles_zero": ({"hotcold_sd_card": {"rated_cycles": 0}}, ["hotcold_sd_card", "rated_cycles=0"],
+                            ["sd_card_cycles"]),
+    "sd_min_life_negative": ({"hotcold_sd_min_life_years": -1}, ["hotcold_sd_min_life_years", "-1"],
+                             ["sd_min_life"]),
     "health_minute": ({"health_minute": "*/0"}, ["health_minute", "*/0"], ["health_minute"]),
     "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"],
                     ["listen_port"]),

@@ -31,6 +31,7 @@ SECTIONS = {
     "archive": "archiver_archive",
     "archive.every_nth": "archiver_archive.every_nth",
     "health": "archiver_health",
+    "sd_card": "archiver_sd_card",
 }
 
 
