@@ -17,7 +17,7 @@ When the SD cannot take files, sdstate.SdState drops what must leave RAM and ret
 import logging
 import os
 
-from hotcold import policy, wear
+from hotcold import policy, sysd, wear
 from hotcold.clock import Clock
 from hotcold.fsutil import disk_usage, unlink_quiet
 from hotcold.hotfiles import scan
@@ -49,11 +49,12 @@ class DeviceState:
         self.layout = layout
         self.device = layout.device
         self.counters = dict.fromkeys(COUNTERS, 0)
-        self.sd = SdState(self.device, config.archive.rescan_seconds, self.counters, log)
+        self.log = sysd.device_logger(log, self.device)  # its records carry DEVICE= in the journal
+        self.sd = SdState(self.device, config.archive.rescan_seconds, self.counters, self.log)
         self.live = LiveSegments(layout.live_playlist)
-        self.hours = OpenHours(layout, config.url_prefix, config.tz, self.counters, log)
-        self.latest = LatestLink(layout, log)
-        self.folders = HourFolders(layout, config.tz, log)
+        self.hours = OpenHours(layout, config.url_prefix, config.tz, self.counters, self.log)
+        self.latest = LatestLink(layout, self.log)
+        self.folders = HourFolders(layout, config.tz, self.log)
         self.hot_counts = dict.fromkeys(HOT_KINDS, 0)
         self.tmpfs_percent = None
         self.draining = False
@@ -110,12 +111,12 @@ class Archiver:
             removed = remove_temp_files(lay, now)
             done = complete_half_done(lay, self.tz, now)
         except OSError as e:
-            log.error("%s: recovery failed: %s", state.device, e)
+            state.log.error("%s: recovery failed: %s", state.device, e)
             state.counters["errors"] += 1
             return
         state.counters["recovered"] += done
         if removed or done:
-            log.info("%s: recovery removed %d temp file(s), completed %d half-done move(s)",
+            state.log.info("%s: recovery removed %d temp file(s), completed %d half-done move(s)",
                      state.device, removed, done)
         in_ram = {hour_key(f.mtime, self.tz) for lst in scan(lay).values() for f in lst}
         state.hours.rebuild(now, in_ram)
@@ -147,7 +148,7 @@ class Archiver:
         """True if the device's hot folder exists; its absence is logged once until it is back."""
         if not os.path.isdir(state.layout.hot):
             if not state.missing_logged:
-                log.warning("%s: hot folder %s is missing", state.device, state.layout.hot)
+                state.log.warning("%s: hot folder %s is missing", state.device, state.layout.hot)
                 state.missing_logged = True
             return False
         state.missing_logged = False
@@ -161,7 +162,7 @@ class Archiver:
         high = self.cfg.archive.high_water_percent
         if mode == NORMAL and usage and usage[2] >= high:
             if not state.draining:
-                log.warning("%s: tmpfs %.0f%% full (high water %d%%): draining to the limits now",
+                state.log.warning("%s: tmpfs %.0f%% full (high water %d%%): draining to the limits now",
                             state.device, usage[2], high)
             state.draining = True
             return DRAIN
@@ -227,7 +228,7 @@ class Archiver:
             return res.sd_error
         if res.failed:
             state.counters["errors"] += len(res.failed)
-            log.warning("%s: %d file(s) not archived this time (will retry): %s", state.device,
+            state.log.warning("%s: %d file(s) not archived this time (will retry): %s", state.device,
                         len(res.failed), ", ".join(i.name for i in res.failed[:5]))
         if res.moved:
             state.sd.took_files()
@@ -263,7 +264,7 @@ class Archiver:
     def _expire(self, state, f, key):
         if unlink_quiet(f.path):
             state.counters["expired"] += 1
-            log.warning("%s: %s is from %s, older than the day its hour folder %s/%d "
+            state.log.warning("%s: %s is from %s, older than the day its hour folder %s/%d "
                         "now holds: past retention, deleted", state.device, f.name, key.day,
                         f.kind, key.hour)
 
@@ -311,7 +312,8 @@ class Archiver:
             n = sum(len(v) for v in rem.values())
             if n:
                 ok = False
-                log.error("%s: flush left %d file(s) in RAM (SD: %s)", dev, n, self.states[dev].sd.error)
+                log.error("%s: flush left %d file(s) in RAM (SD: %s)", dev, n, self.states[dev].sd.error,
+                          extra=sysd.device_field(dev))
         return ok
 
     def heartbeat_doc(self, started):

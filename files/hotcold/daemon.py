@@ -67,6 +67,8 @@ class Daemon:
         self._ready = True
         log.info("archiver ready: %d device(s) %s, base %s", len(cfg.devices), ", ".join(cfg.devices),
                  cfg.base_path)
+        for dev, lay in layouts(cfg).items():  # one record per device: `journalctl DEVICE=<dev>` starts here
+            log.info("%s: archiving %s to %s", dev, lay.hot, lay.root, extra=sysd.device_field(dev))
         return watcher, started
 
     def _serve(self, watcher, started):
@@ -136,7 +138,7 @@ class Daemon:
             try:
                 self.archiver.pass_device(d)
             except Exception:  # keep serving the other devices; systemd sees the log
-                log.exception("%s: archive pass failed", d)
+                log.exception("%s: archive pass failed", d, extra=sysd.device_field(d))
                 self.archiver.states[d].counters["errors"] += 1
 
     def _finish(self, watcher, started):

@@ -19,9 +19,10 @@ Checks, each OK / WARN / CRIT:
 """
 
 import os
+import platform
 from dataclasses import dataclass, field
 
-from hotcold import heartbeat, wear
+from hotcold import __version__, heartbeat, wear
 from hotcold.fsutil import atomic_write, disk_usage
 from hotcold.latest import newest_by_scan, via_link
 from hotcold.layout import HOT_KINDS, layouts, number_of
@@ -36,9 +37,13 @@ TMPFS_CRIT_PERCENT = 95.0
 @dataclass
 class Check:
     device: str
-    name: str
+    name: str  # as the table shows it ("hot mount", "captures")
     state: int
     detail: str
+    key: str = ""  # the `check` label and JSON key: snake_case of the name, hot counts "hot_<kind>"
+
+    def __post_init__(self):
+        self.key = self.key or self.name.replace(" ", "_")
 
 
 @dataclass
@@ -163,7 +168,7 @@ def check_hot_counts(config, dev, lay, now, m):
         counts[kind] = n
         exp = expected_hot(config, kind)
         if n is None:
-            checks.append(Check(dev, kind, WARN, f"{lay.hot_dir(kind)} is missing"))
+            checks.append(Check(dev, kind, WARN, f"{lay.hot_dir(kind)} is missing", f"hot_{kind}"))
             continue
         pct = 100.0 * n / exp
         late = overdue(mtimes, exp, now, grace)
@@ -171,7 +176,7 @@ def check_hot_counts(config, dev, lay, now, m):
         detail = f"{n}/{exp} in RAM ({pct:.0f}%)"
         if late:
             detail += f", {late} older than {grace:g}s not archived"
-        checks.append(Check(dev, kind, state, detail))
+        checks.append(Check(dev, kind, state, detail, f"hot_{kind}"))
     m["hot"] = counts
     return checks
 
@@ -309,6 +314,9 @@ def _fmt(v):
 
 
 def render_textfile(results, now, config=None):
+    """Given the checks' results, the time and the config, return hotcold.prom's text: per device the
+    _METRICS, a series per check (hotcold_check_state), the files in RAM per kind, the card's wear once
+    per host, hotcold_build_info and when this ran."""
     lines = []
     for name, typ, help_, get in _METRICS:
         samples = [(r.device, get(r, r.metrics)) for r in results]
@@ -318,6 +326,7 @@ def render_textfile(results, now, config=None):
         lines.append(f"# HELP {name} {help_}")
         lines.append(f"# TYPE {name} {typ}")
         lines.extend(f'{name}{{device="{d}"}} {_fmt(v)}' for d, v in samples)
+    lines.extend(_check_lines(results))
     name = "hotcold_hot_files"
     lines.append(f"# HELP {name} Files in RAM per kind.")
     lines.append(f"# TYPE {name} gauge")
@@ -333,10 +342,30 @@ def render_textfile(results, now, config=None):
             for kind in HOT_KINDS:
                 lines.append(f'{name}{{device="{r.device}",kind="{kind}"}} {expected_hot(config, kind)}')
     lines.extend(_wear_lines(results, config))
+    lines.extend(_build_info_lines())
     lines.append("# HELP hotcold_health_check_timestamp_seconds When hotcold health last ran.")
     lines.append("# TYPE hotcold_health_check_timestamp_seconds gauge")
     lines.append(f"hotcold_health_check_timestamp_seconds {_fmt(round(now, 3))}")
     return "\n".join(lines) + "\n"
+
+
+def _check_lines(results):
+    """One series per check and device, the state as its value (the worst is hotcold_health_status): an
+    alert on it names the failing check."""
+    name = "hotcold_check_state"
+    lines = [f"# HELP {name} State of one health check of the device (label check): 0 OK, 1 WARN, 2 CRIT.",
+             f"# TYPE {name} gauge"]
+    for r in results:
+        lines.extend(f'{name}{{device="{c.device}",check="{c.key}"}} {c.state}' for c in r.checks)
+    return lines
+
+
+def _build_info_lines():
+    """hotcold_build_info: constant 1, the version of hotcold and of the Python running it as labels."""
+    name = "hotcold_build_info"
+    return [f"# HELP {name} hotcold's version and the Python version running it (value always 1).",
+            f"# TYPE {name} gauge",
+            f'{name}{{version="{__version__}",python="{platform.python_version()}"}} 1']
 
 
 def _wear_lines(results, config):
@@ -363,10 +392,80 @@ def _wear_lines(results, config):
     return lines
 
 
+# ---------------------------------------------------------------- JSON (docs/DESIGN.md: "The JSON document")
+
+JSON_FORMAT = 1  # raised when a key changes meaning or goes away; new keys may appear without it
+
+
+def health_document(config, results, doc, now):
+    """Given the config, the checks' results, the archiver's heartbeat document (or None) and the time,
+    return the JSON-ready health part of `hotcold status --json` / `hotcold health --json`: the archiver,
+    per device its state, checks, gauges and counters, and the card's wear."""
+    card = next((r.metrics["wear"] for r in results if r.metrics.get("wear") is not None), None)
+    return {
+        "format": JSON_FORMAT,
+        "time": round(now, 3),
+        "version": __version__,
+        "overall": STATE_NAMES[overall(results)],
+        "archiver": _archiver_json(config, doc, now),
+        "devices": {r.device: _device_json(r) for r in results},
+        "sd_wear": None if card is None else _wear_json(card, config.health.sd_min_life_years),
+    }
+
+
+def _archiver_json(config, doc, now):
+    """The heartbeat's pid, age and whether the archiver counts as running (as `hotcold status` says)."""
+    if doc is None:
+        return None
+    age = now - float(doc.get("time", 0))
+    alive = heartbeat.pid_alive(doc.get("pid"))
+    return {"pid": doc.get("pid"), "heartbeat_age_seconds": round(max(age, 0.0), 3),
+            "running": bool(alive and age <= config.health.heartbeat_max_age_seconds)}
+
+
+def _device_json(r):
+    """One device: its worst state, every check by its key, the gauges and the archiver's counters (keyed
+    as the textfile's counters without hotcold_ and _total; null without a heartbeat entry)."""
+    m = r.metrics
+    counters = {name[len("hotcold_"):-len("_total")]: get(r, m) for name, typ, _, get in _METRICS
+                if typ == "counter"}
+    return {
+        "state": STATE_NAMES[r.state],
+        "checks": {c.key: {"name": c.name, "state": STATE_NAMES[c.state], "value": c.state, "detail": c.detail}
+                   for c in r.checks},
+        "hot_mounted": None if m.get("hot_mounted") is None else bool(m["hot_mounted"]),
+        "capture_age_seconds": _round(m.get("capture_age")),
+        "tmpfs_used_ratio": _round(m.get("tmpfs_used_ratio")),
+        "tmpfs_size_bytes": m.get("tmpfs_size"),
+        "sd_free_ratio": _round(m.get("sd_free_ratio")),
+        "sd_ok": None if m.get("sd_ok") is None else bool(m["sd_ok"]),
+        "counters": None if all(v is None for v in counters.values()) else counters,
+    }
+
+
+def _wear_json(card, floor):
+    """The card's wear figures (hotcold.wear.CardWear) as plain numbers."""
+    p = card.projection
+    return {
+        "disk": card.disk, "card_bytes": card.card_bytes, "rated_cycles": card.rated_cycles,
+        "span_seconds": _round(card.span), "judged": card.judged,
+        "written_bytes_since_boot": card.counters.bytes_written, "write_ios_since_boot": card.counters.write_ios,
+        "flushes_since_boot": card.counters.flushes, "archived_bytes": card.archived_bytes,
+        "bytes_per_day": _round(p.bytes_per_day), "full_card_writes_per_day": _round(p.full_card_writes_per_day),
+        "projected_life_years": _round(p.life_years), "min_life_years": floor,
+        "hotcold_share": _round(card.hotcold_share), "amplification": _round(card.amplification),
+        "emmc": card.emmc,
+    }
+
+
+def _round(v):
+    return None if v is None else round(float(v), 6)
+
+
 def write_textfile(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # node_exporter reads only *.prom: the temp name (.hotcold.prom.<pid>.hctmp) is never half read
     atomic_write(path, text)
 
 
-__all__ = ["evaluate", "render_table", "render_textfile", "write_textfile", "overall"]
+__all__ = ["evaluate", "render_table", "render_textfile", "write_textfile", "overall", "health_document"]

@@ -12,6 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from hotcold import sysd
 from hotcold.hours import HourKey, folder_day, hide_folder, hour_start, remove_trash, sweep_trash
 from hotcold.layout import ARCHIVE_KINDS, layouts
 
@@ -55,5 +56,5 @@ def cleanup(config, now):
         out.append(Expired(dev, kind, h, day, n, removed))
         if removed:
             log.debug("%s: %s/%d of %s expired (retention %dh): %d file(s) deleted", dev, kind, h, day,
-                      config.retention_hours[kind], n)
+                      config.retention_hours[kind], n, extra=sysd.device_field(dev))
     return out, swept

@@ -1,4 +1,5 @@
-"""``hotcold status``: a compact table per device (<= 100 columns)."""
+"""``hotcold status``: a compact table per device (<= 100 columns), and the JSON document that
+``hotcold status --json`` and ``hotcold health --json`` print (docs/DESIGN.md: "The JSON document")."""
 
 import os
 import textwrap
@@ -6,7 +7,7 @@ from datetime import datetime
 
 from hotcold import heartbeat, wear
 from hotcold.fsutil import disk_usage
-from hotcold.healthchecks import _size, card_wear, count_hot, expected_hot
+from hotcold.healthchecks import _size, card_wear, count_hot, evaluate, expected_hot, health_document
 from hotcold.hours import hour_key, read_marker
 from hotcold.latest import newest_by_scan, via_link
 from hotcold.layout import HOT_KINDS, layouts, number_of
@@ -76,3 +77,22 @@ def render(config, now):
     if card is not None:
         lines += [""] + textwrap.wrap(wear.describe(card), 100, subsequent_indent="  ")
     return "\n".join(lines) + "\n"
+
+
+def document(config, now, evaluated=None):
+    """Given the config, the time and optionally evaluate()'s (results, heartbeat doc) for that time,
+    return the JSON document: health_document plus, per device and kind, the files in RAM, how many it
+    keeps there, and how many are on the SD (this hour, all hours), as the status table counts them."""
+    results, doc = evaluated or evaluate(config, now)
+    out = health_document(config, results, doc, now)
+    key = hour_key(now, config.tz)
+    out["hour"] = {"day": key.day, "hour": key.hour}
+    lays = layouts(config)
+    for r in results:
+        lay, ram = lays[r.device], r.metrics.get("hot") or {}
+        out["devices"][r.device]["kinds"] = {
+            kind: {"ram": ram.get(kind), "keep": expected_hot(config, kind),
+                   "archived_this_hour": _archived(lay.kind_dir(kind), kind, key.hour, key.day),
+                   "archived": _archived(lay.kind_dir(kind), kind)}
+            for kind in HOT_KINDS}
+    return out

@@ -2,6 +2,10 @@
 
 Uses python3-systemd (Debian package). Under systemd (``JOURNAL_STREAM`` or ``INVOCATION_ID`` set)
 logs go to the journal with structured fields; otherwise to stderr. Never to a file in /tmp.
+
+A record that concerns one device carries the journal field ``DEVICE=<name>`` (``journalctl
+DEVICE=capture1``): log it with ``extra=device_field(dev)`` or through ``device_logger(log, dev)``.
+JournalHandler sends a record's attributes as fields; journald keeps the upper-case ones.
 """
 
 import logging
@@ -38,6 +42,19 @@ def _notify_fallback(state):  # pragma: no cover - only without python3-systemd
         return True
     except OSError:
         return False
+
+
+DEVICE_FIELD = "DEVICE"
+
+
+def device_field(device):
+    """Given a device name, return the ``extra`` of a log call about it: the journal's DEVICE field."""
+    return {DEVICE_FIELD: device}
+
+
+def device_logger(logger, device):
+    """Given a logger and a device name, return a logger whose every record carries DEVICE=<device>."""
+    return logging.LoggerAdapter(logger, device_field(device))
 
 
 def under_systemd(environ=None):

@@ -168,3 +168,17 @@ def test_dashboard_has_an_overview_and_a_row_per_host_with_a_panel_per_device():
         assert all('instance=~"$instance"' in t["expr"] and 'device=~"$device"' in t["expr"] for t in p["targets"])
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_every_alert_has_a_promtool_test_firing_and_not_firing():
+    """hotcold-alerts.test.yml evaluates each alert at least once with no alert expected and once with one."""
+    with open(RULES) as f:
+        alerts = {r["alert"] for g in yaml.safe_load(f)["groups"] for r in g["rules"]}
+    with open(os.path.join(os.path.dirname(RULES), "hotcold-alerts.test.yml")) as f:
+        tests = yaml.safe_load(f)["tests"]
+    seen = {}
+    for t in tests:
+        for case in t.get("alert_rule_test", []):
+            seen.setdefault(case["alertname"], set()).add(bool(case.get("exp_alerts")))
+    assert set(seen) == alerts, sorted(alerts ^ set(seen))
+    assert all(v == {True, False} for v in seen.values()), {k: v for k, v in seen.items() if v != {True, False}}

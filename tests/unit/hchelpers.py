@@ -130,7 +130,9 @@ class Env:
             "devices": list(self.devices),
             "hot_limits": {"captures": 5, "thumbnails": 5, "segments": 3},
             "archive": {"rescan_seconds": 1, "batch_seconds": 0.05},
-            "health": {"textfile_path": self.prom},
+            # the test SD is a folder on this machine's disk, whose write pace (other jobs, since boot) says
+            # nothing about hotcold: no card-life floor unless a test sets one (test_wear)
+            "health": {"textfile_path": self.prom, "sd_min_life_years": 0},
         }
         for k, v in over.items():
             if isinstance(v, dict) and isinstance(data.get(k), dict):

@@ -8,6 +8,8 @@ import time
 import pytest
 from hchelpers import produce
 
+from hotcold import __version__
+
 
 def beat(env, now, pid=None, **dev_over):
     os.makedirs(env.run_dir, exist_ok=True)
@@ -23,7 +25,8 @@ def healthy(env, now, n=3):
             produce(env.hot("cam1", kind), kind, i, mtime=now - 0.5 - (n - i) * 0.1)
 
 
-SAMPLE = re.compile(r'^hotcold_[a-z_]+(\{device="[a-z0-9_-]+"(,kind="[a-z]+")?\}|\{disk="[a-z0-9]+"\})? -?[0-9.e+-]+$')
+SAMPLE = re.compile(r'^hotcold_[a-z_]+(\{device="[a-z0-9_-]+"(,kind="[a-z]+"|,check="[a-z_]+")?\}|\{disk="[a-z0-9]+"\}'
+                    r'|\{version="[0-9.]+",python="[0-9.]+"\})? -?[0-9.e+-]+$')
 
 
 def check_textfile(path):
@@ -58,6 +61,10 @@ def test_all_ok_exit_0_and_textfile(env):
     assert re.search(r"cam1\s+hot mount\s+OK\s+tmpfs", r.stdout)
     text = check_textfile(env.prom)  # parent folder was created
     assert 'hotcold_health_status{device="cam1"} 0' in text
+    assert 'hotcold_check_state{device="cam1",check="hot_mount"} 0' in text
+    assert 'hotcold_check_state{device="cam1",check="hot_captures"} 0' in text
+    assert re.search(rf'^hotcold_build_info\{{version="{re.escape(__version__)}",python="3\.[0-9]+\.[0-9]+"\}} 1$',
+                     text, re.M)
     assert 'hotcold_hot_mounted{device="cam1"} 1' in text
     assert 'hotcold_hot_files{device="cam1",kind="captures"} 3' in text
     assert 'hotcold_archived_files_total{device="cam1"} 10' in text
@@ -72,7 +79,9 @@ def test_hot_not_a_tmpfs_mount_is_crit(env):
     r = env.cli("health", now=now)
     assert r.returncode == 2
     assert re.search(r"cam1\s+hot mount\s+CRIT\s+.*is not a mount point", r.stdout)
-    assert 'hotcold_hot_mounted{device="cam1"} 0' in check_textfile(env.prom)
+    text = check_textfile(env.prom)
+    assert 'hotcold_hot_mounted{device="cam1"} 0' in text
+    assert 'hotcold_check_state{device="cam1",check="hot_mount"} 2' in text
 
 
 @pytest.mark.parametrize("case", ["stale", "dead pid", "missing", "sd failing"])

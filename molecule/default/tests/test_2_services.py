@@ -1,5 +1,7 @@
 """Services: capture per device, the archiver (notify + watchdog), nginx and cron, enabled and running."""
 
+import json
+
 
 def test_archiver_is_a_notify_service_with_a_watchdog(capture_host):
     service = capture_host.service("hotcold-archiver")
@@ -35,3 +37,15 @@ def test_cron_runs_cleanup_hourly_and_health_every_minute(capture_host):
     health = capture_host.file("/etc/cron.d/hotcold-health").content_string
     assert "hotcold cleanup" in cleanup
     assert "hotcold health" in health
+
+
+def test_archiver_journal_records_carry_the_device_field(capture_host, devices):
+    """`journalctl DEVICE=<device>` finds the archiver's records about that device, and only those: at
+    least the one it logs per device when it starts (structured field DEVICE=, python3-systemd)."""
+    for device in devices:
+        out = capture_host.check_output(
+            f"journalctl --no-pager -o json -u hotcold-archiver DEVICE={device} --output-fields=DEVICE,MESSAGE")
+        entries = [json.loads(line) for line in out.splitlines() if line.strip()]
+        assert entries, f"no journal record with DEVICE={device}"
+        assert all(e["DEVICE"] == device and e["MESSAGE"].startswith(f"{device}: ") for e in entries), entries
+        assert any(e["MESSAGE"].startswith(f"{device}: archiving ") for e in entries), entries
