@@ -21,10 +21,10 @@ from hotcold import policy, sysd, wear
 from hotcold.clock import Clock
 from hotcold.fsutil import disk_usage, unlink_quiet
 from hotcold.hotfiles import scan
-from hotcold.hours import OLDER, HourFolders, hour_key
+from hotcold.hours import OLDER, UNSYNCED, HourFolders, hour_key
 from hotcold.indexes import OpenHours
 from hotcold.latest import LatestLink
-from hotcold.layout import HOT_KINDS, layouts
+from hotcold.layout import HOT_KINDS, METADATA_FILE, layouts
 from hotcold.mover import MoveItem, complete_half_done, move_batch, remove_temp_files
 from hotcold.playlist import LiveSegments
 from hotcold.sdstate import SdState
@@ -39,13 +39,15 @@ NORMAL, DRAIN, FLUSH = policy.NORMAL, policy.DRAIN, policy.FLUSH
 BATCH_MAX = 400
 BATCH_MAX_BYTES = 16 * 1024 * 1024
 
-COUNTERS = ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "recovered", "collisions")
+# unsynced: files set aside to <kind>/unsynced-<day>-<HH>/ after a clock step (hours.HourFolders), kept
+COUNTERS = ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "recovered", "collisions",
+            "unsynced")
 
 
 class DeviceState:
     """What the archiver knows of one device between passes."""
 
-    def __init__(self, layout, config):
+    def __init__(self, layout, config, clock):
         self.layout = layout
         self.device = layout.device
         self.counters = dict.fromkeys(COUNTERS, 0)
@@ -54,7 +56,7 @@ class DeviceState:
         self.live = LiveSegments(layout.live_playlist)
         self.hours = OpenHours(layout, config.url_prefix, config.tz, self.counters, self.log)
         self.latest = LatestLink(layout, self.log)
-        self.folders = HourFolders(layout, config.tz, self.log)
+        self.folders = HourFolders(layout, config, clock, self.counters, self.log)
         self.hot_counts = dict.fromkeys(HOT_KINDS, 0)
         self.tmpfs_percent = None
         self.draining = False
@@ -89,7 +91,7 @@ class Archiver:
         self.cfg = config
         self.tz = config.tz
         self.clock = clock or Clock()
-        self.states = {d: DeviceState(lay, config) for d, lay in layouts(config).items()}
+        self.states = {d: DeviceState(lay, config, self.clock) for d, lay in layouts(config).items()}
         self.on_progress = None  # called after each batch (the daemon pings the watchdog)
         self.disk_baseline = _disk_baseline(config.base_path, self.now())
 
@@ -217,49 +219,57 @@ class Archiver:
 
     def _commit_batch(self, state, chunk, now, gone):
         """Given one batch of hot files, move it durably and record what moved; add the paths that left
-        RAM to ``gone``. Return the OSError of the SD side, or None."""
-        try:
-            items, segs = self._batch_items(state, chunk, now, gone)
-        except OSError as e:
-            return e
-        res = move_batch(items, now)
-        self._record_batch(state, res, segs, gone)
-        if res.sd_error is not None:
-            return res.sd_error
-        if res.failed:
-            state.counters["errors"] += len(res.failed)
-            state.log.warning("%s: %d file(s) not archived this time (will retry): %s", state.device,
-                        len(res.failed), ", ".join(i.name for i in res.failed[:5]))
-        if res.moved:
-            state.sd.took_files()
-        if self.on_progress is not None:
-            self.on_progress()
+        RAM to ``gone``. Return the OSError of the SD side, or None. After a clock step a batch can hold
+        two days of one hour: it is moved in parts (see _batch_items)."""
+        while chunk:
+            try:
+                items, segs, chunk = self._batch_items(state, chunk, now, gone)
+            except OSError as e:
+                return e
+            res = move_batch(items, now)
+            self._record_batch(state, res, segs, gone)
+            if res.sd_error is not None:
+                return res.sd_error
+            if res.failed:
+                state.counters["errors"] += len(res.failed)
+                state.log.warning("%s: %d file(s) not archived this time (will retry): %s", state.device,
+                                  len(res.failed), ", ".join(i.name for i in res.failed[:5]))
+            if res.moved:
+                state.sd.took_files()
+            if self.on_progress is not None:
+                self.on_progress()
         return None
 
     def _batch_items(self, state, chunk, now, gone):
         """Given a batch of hot files, prepare their hour folders and return (MoveItems, {src path:
-        Segment}). A file older than the day its hour folder now holds is past retention: it is deleted
-        and added to ``gone``. Raises OSError when the SD side fails."""
+        Segment}, the files left for another part). A file older than the day its hour folder now holds
+        is past retention: it is deleted and added to ``gone``; after a clock step it goes to its
+        unsynced folder instead (hours.py). The part ends before a file whose hour has another day
+        than an earlier file's of the part: preparing its folder may set aside or clear the folder the
+        earlier ones are bound for. Raises OSError when the SD side fails."""
         items = []
         segs = {}
-        for f in chunk:
+        days = {}  # hour -> day of this part's files
+        for i, f in enumerate(chunk):
             key = hour_key(f.mtime, self.tz)
-            if state.folders.prepare(f.kind, key) == OLDER:
+            if days.setdefault(key.hour, key.day) != key.day:
+                return items, segs, chunk[i:]
+            status, dst_dir = state.folders.prepare(f.kind, key, f.mtime)
+            if status == OLDER:
                 self._expire(state, f, key)
                 gone.add(f.path)
                 continue
-            meta = None
-            if state.folders.prepare("metadata", key) != OLDER:
-                meta = state.layout.metadata_file(key.hour)
+            meta_status, meta_dir = state.folders.prepare("metadata", key, f.mtime)
+            meta = None if meta_status == OLDER else os.path.join(meta_dir, METADATA_FILE)
             record = {"archived_at": round(now, 3)}
             if f.kind == "segments":
                 seg = segs[f.path] = state.live.segment_for(f, self.tz)
                 record["duration"] = seg.duration
                 record["program_date_time"] = seg.program_date_time
-            items.append(MoveItem(kind=f.kind, name=f.name, src=f.path,
-                                  dst_dir=state.layout.hour_dir(f.kind, key.hour), meta_path=meta,
-                                  record=record, key=key, number=f.number))
-        return items, segs
+            # a file set aside is in no hour's index: key None (its hour folder holds another day)
+            items.append(MoveItem(kind=f.kind, name=f.name, src=f.path, dst_dir=dst_dir, meta_path=meta,
+                                  record=record, key=None if status == UNSYNCED else key, number=f.number))
+        return items, segs, []
 
     def _expire(self, state, f, key):
         if unlink_quiet(f.path):
@@ -275,7 +285,9 @@ class Archiver:
             gone.add(it.src)
             state.counters["archived"] += 1
             state.counters["archived_bytes"] += it.size
-            if it.kind == "thumbnails":
+            if it.key is None:  # set aside to an unsynced folder
+                state.counters["unsynced"] += 1
+            elif it.kind == "thumbnails":
                 state.hours.get(it.key).add_thumbnail(it.name, it.number)
             elif it.kind == "segments":
                 state.hours.get(it.key).add_segment(segs[it.src])

@@ -4,20 +4,39 @@ Everything that asks "what time is it" goes through a Clock so tests can fix "no
 command line, the environment variable HOTCOLD_NOW (seconds since the epoch) shifts the clock so
 that it reads that value at start and then advances normally; it exists for tests and demos and
 is ignored when unset.
+
+Besides the wall clock, a Clock gives the real elapsed time of this boot: ``boottime()``
+(CLOCK_BOOTTIME, which no clock step moves, and which counts suspend) and ``boot_id()`` (the
+kernel's id of this boot). Retention measures real elapsed time with them, so that a Pi's clock
+steps (boot at 1970 or at fake-hwclock's saved time, then NTP) never age fresh footage.
 """
 
 import os
 import time
 
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+
 
 class Clock:
-    """Wall clock, optionally shifted by a fixed offset."""
+    """Wall clock, optionally shifted by a fixed offset, and this boot's real elapsed time."""
 
     def __init__(self, offset=0.0):
         self.offset = offset
+        self._boot_id = None
 
     def time(self):
         return time.time() + self.offset
+
+    def boottime(self):
+        """Seconds since this boot, in real elapsed time (no clock step moves it)."""
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+    def boot_id(self):
+        """The kernel's id of this boot (boottime values compare only within one boot)."""
+        if self._boot_id is None:
+            with open(BOOT_ID_PATH, encoding="ascii") as f:
+                self._boot_id = f.read().strip()
+        return self._boot_id
 
     @classmethod
     def from_env(cls, environ=None):
@@ -29,14 +48,24 @@ class Clock:
 
 
 class FixedClock(Clock):
-    """A clock that reads what the test sets (``clock.now = ...``)."""
+    """A clock that reads what the test sets (``clock.now = ...``). ``advance`` lets time pass (wall
+    clock and boottime); ``step`` sets the wall clock as NTP or an operator does (boottime stays)."""
 
-    def __init__(self, now):
+    def __init__(self, now, boot_id="fixed-clock-boot", boottime=0.0):
         super().__init__()
         self.now = float(now)
+        self.boot = float(boottime)
+        self._boot_id = boot_id
 
     def time(self):
         return self.now
 
+    def boottime(self):
+        return self.boot
+
     def advance(self, seconds):
+        self.now += seconds
+        self.boot += seconds
+
+    def step(self, seconds):
         self.now += seconds

@@ -138,7 +138,7 @@ def check_archiver(config, dev, beat, m):
     dstate = beat.doc.get("devices", {}).get(dev) if beat.doc else None
     m["heartbeat_age"] = beat.age
     m["sd_ok"] = None if dstate is None else (1 if dstate.get("sd_ok", True) else 0)
-    for c in ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "collisions"):
+    for c in ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "collisions", "unsynced"):
         m[c] = None if dstate is None else dstate.get(c, 0)
     if beat.doc is None:
         return Check(dev, "archiver", CRIT, f"no heartbeat in {heartbeat.path(config.run_dir)}")
@@ -302,6 +302,9 @@ _METRICS = [
     ("hotcold_collisions_total", "counter",
      "Files archived beside another recording of the same name (kept as <name>~<k>).",
      lambda r, m: m.get("collisions")),
+    ("hotcold_unsynced_files_total", "counter",
+     "Files set aside to <kind>/unsynced-<day>-<HH>/ after a clock step (kept for their retention, not deleted).",
+     lambda r, m: m.get("unsynced")),
 ]
 
 

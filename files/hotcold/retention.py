@@ -1,7 +1,12 @@
 """Retention cleanup of the SD hour folders (cron, hourly: ``hotcold cleanup``).
 
 Per device, kind and hour folder: the folder's day comes from its ``.day`` marker (fallback: the
-newest file's mtime). The folder is expired when start of (day, hour) + 1 h + retention <= now.
+newest file's mtime). The folder is expired when start of (day, hour) + 1 h + retention <= now AND,
+when its ``.written`` is from this boot, its last write is at least retention + REAL_MARGIN old in
+real elapsed time (hours.py): a clock step forward then cannot expire fresh footage. Across a
+reboot (or without ``.written``) the wall clock alone decides. The unsynced folders a clock step
+left (``<kind>/unsynced-<day>-<HH>/``) are aged by real time alone within the boot, else by the wall
+clock of their last write.
 Deletion is instant for readers: every expired hour folder (all devices, all kinds) is first renamed
 to a hidden trash name inside its kind folder and recreated empty, and only then are the trash
 folders removed, so an hour disappears from view at once, not one slow rmtree at a time. A second or
@@ -13,10 +18,27 @@ import os
 from dataclasses import dataclass
 
 from hotcold import sysd
-from hotcold.hours import HourKey, folder_day, hide_folder, hour_start, remove_trash, sweep_trash
+from hotcold.clock import Clock
+from hotcold.hours import (
+    WRITTEN_EVERY,
+    Boot,
+    HourKey,
+    folder_day,
+    hide_folder,
+    hour_start,
+    parse_unsynced,
+    read_written,
+    real_age,
+    remove_trash,
+    sweep_trash,
+)
 from hotcold.layout import ARCHIVE_KINDS, layouts
 
 log = logging.getLogger("hotcold.cleanup")
+
+# ``.written`` is refreshed every WRITTEN_EVERY s, before the writes it covers: the newest content
+# can be that much (plus one batch) younger than it says.
+REAL_MARGIN = WRITTEN_EVERY + 60.0
 
 
 @dataclass
@@ -27,12 +49,15 @@ class Expired:
     day: str
     files: int  # visible files deleted by this run (0 if another run got there first)
     removed: bool  # False: another run got there first
+    folder: str = ""  # the folder's name in its kind folder ("7", "unsynced-2024-03-01-07")
 
 
-def cleanup(config, now):
-    """Delete expired hour folders; returns (list of Expired, trash folders swept)."""
+def cleanup(config, now, clock=None):
+    """Delete expired hour and unsynced folders; returns (list of Expired, trash folders swept).
+    ``clock`` gives this boot's real elapsed time (default: the system's)."""
     tz = config.tz
-    hidden = []  # (device, kind, hour, day, trash path): hidden first, removed after
+    boot = Boot.now(clock or Clock())
+    hidden = []  # (device, kind, hour, day, folder name, trash path): hidden first, removed after
     swept = 0
     for dev, lay in layouts(config).items():
         for kind in ARCHIVE_KINDS:
@@ -41,20 +66,43 @@ def cleanup(config, now):
                 continue
             swept += sweep_trash(kdir, now)
             retention = config.retention_hours[kind] * 3600.0
-            for h in range(24):
-                hdir = os.path.join(kdir, str(h))
-                day = folder_day(hdir, tz)
-                if day is None:
-                    continue
-                end = hour_start(HourKey(day, h), tz) + 3600.0
-                if end + retention > now:
-                    continue
-                hidden.append((dev, kind, h, day, hide_folder(kdir, h)))
+            for name, hour, day in _folders(kdir, tz):
+                if _expired(os.path.join(kdir, name), HourKey(day, hour), retention, now, boot, tz):
+                    recreate = not name.startswith("unsynced-")
+                    hidden.append((dev, kind, hour, day, name, hide_folder(kdir, name, recreate)))
     out = []
-    for dev, kind, h, day, trash in hidden:
+    for dev, kind, h, day, name, trash in hidden:
         removed, n = remove_trash(trash)
-        out.append(Expired(dev, kind, h, day, n, removed))
+        out.append(Expired(dev, kind, h, day, n, removed, name))
         if removed:
-            log.debug("%s: %s/%d of %s expired (retention %dh): %d file(s) deleted", dev, kind, h, day,
+            log.debug("%s: %s/%s of %s expired (retention %dh): %d file(s) deleted", dev, kind, name, day,
                       config.retention_hours[kind], n, extra=sysd.device_field(dev))
     return out, swept
+
+
+def _folders(kdir, tz):
+    """Given a kind folder, yield (name, hour, day) of its hour folders holding a day and of its
+    unsynced folders."""
+    for h in range(24):
+        day = folder_day(os.path.join(kdir, str(h)), tz)
+        if day is not None:
+            yield str(h), h, day
+    with os.scandir(kdir) as it:
+        names = [e.name for e in it if e.is_dir(follow_symlinks=False)]
+    for name in sorted(names):
+        parsed = parse_unsynced(name)
+        if parsed is not None:
+            yield name, parsed[1], parsed[0]
+
+
+def _expired(folder, key, retention, now, boot, tz):
+    """Given a folder holding ``key``, its kind's retention (s), the wall time and the Boot of now:
+    True if its content is past retention (see the module doc)."""
+    age = real_age(folder, boot)
+    real_expired = age is None or age >= retention + REAL_MARGIN
+    if not os.path.basename(folder).startswith("unsynced-"):
+        return hour_start(key, tz) + 3600.0 + retention <= now and real_expired
+    if age is not None:
+        return real_expired
+    last = read_written(folder)
+    return last is None or last.wall + retention + REAL_MARGIN <= now

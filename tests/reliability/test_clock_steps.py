@@ -42,14 +42,29 @@ SCENARIOS = {
     # no saved time at all: the Pi boots at 1970, NTP steps it to today
     "boot_at_1970": (30.0, [(300, at("2024-03-01 10:00:00") - 330.0), (600, 0)]),
 }
-# Today's runtime deletes footage in every scenario (issue 15, defect 1): files older than the day
-# an hour folder holds are deleted as "past retention" at once, and cleanup ages files by the wall
-# clock, so minutes-old footage stamped before a forward step is deleted as days old.
-DEFECT = "issue 15 defect 1: a clock step of a day or more deletes footage recorded minutes ago"
+# Before the fix (issue 15, defect 1) every scenario deleted footage: files older than the day an hour
+# folder held were deleted as "past retention" at once, a folder holding another day was cleared, and
+# cleanup aged files by the wall clock, so minutes-old footage stamped before a forward step was
+# deleted as days old. The clock's ``step`` moves the wall clock only, as NTP does; real elapsed time
+# (boottime) moves with ``advance``.
+
+
+def _key_of(path):
+    """(day, hour) of a file's mtime (UTC)."""
+    d = datetime.fromtimestamp(os.stat(path).st_mtime, ZoneInfo("UTC"))
+    return d.date().isoformat(), d.hour
+
+
+def _folder_of(path):
+    """(day, hour) a file's folder holds: its .day and its hour (from the name, for unsynced-<day>-<HH>)."""
+    folder = os.path.dirname(path)
+    with open(os.path.join(folder, ".day")) as f:
+        day = f.readline().strip()
+    name = os.path.basename(folder)
+    return day, int(name[-2:] if name.startswith("unsynced-") else name)
 
 
 @pytest.mark.reliability
-@pytest.mark.xfail(strict=True, reason=DEFECT)
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_clock_step_deletes_nothing_within_retention(env, scenario):
     start, script = SCENARIOS[scenario]
@@ -73,7 +88,7 @@ def test_clock_step_deletes_nothing_within_retention(env, scenario):
 
     def run_cleanup():
         before = set(env.archived_files("cam1"))
-        retention.cleanup(cfg, clock.now)
+        retention.cleanup(cfg, clock.now, clock)
         deleted_by_cleanup.extend(before - set(env.archived_files("cam1")))
 
     steps = 0
@@ -85,7 +100,7 @@ def test_clock_step_deletes_nothing_within_retention(env, scenario):
                 run_cleanup()
             clock.advance(1)
         if step:
-            clock.advance(step)
+            clock.step(step)
             steps += 1
     run_cleanup()
     assert archiver.flush(), "flush left files in RAM"
@@ -98,6 +113,17 @@ def test_clock_step_deletes_nothing_within_retention(env, scenario):
                                      f"e.g. {sorted(deleted_by_cleanup)[:3]}"
     assert expired == 0, f"the archiver deleted {expired} file(s) as past retention"
     assert lost == [] and torn == [], f"lost {len(lost)} (e.g. {lost[:3]}), torn {len(torn)}"
+    # every file sits in a folder (hour or unsynced) marked with its own day and hour: nothing misfiled
+    misfiled = [p for p in on_sd.values() if _folder_of(p) != _key_of(p)]
+    assert misfiled == [], f"{len(misfiled)} file(s) in a folder of another day or hour, e.g. {misfiled[:3]}"
+    # what a step set aside is in <kind>/unsynced-<day>-<HH>/ and counted, file for file
+    aside = [n for n, p in on_sd.items() if os.path.basename(os.path.dirname(p)).startswith("unsynced-")]
+    unsynced = archiver.states["cam1"].counters["unsynced"]
+    assert unsynced == len(aside), f"{len(aside)} file(s) in unsynced folders, counted {unsynced}"
+    print(f"{scenario}: produced {len(made)}, on the SD {len(on_sd)}: {len(on_sd) - len(aside)} in hour folders, "
+          f"{len(aside)} set aside (unsynced counter {unsynced}), deleted by cleanup {len(deleted_by_cleanup)}, "
+          f"expired {expired}")
     record("clock", f"clock step: {scenario.replace('_', ' ')} (UTC), archiver pass every simulated second, "
            "cleanup every minute", tried=steps, produced=len(made), lost=0, torn=0,
-           source=f"tests/reliability/test_clock_steps.py::{scenario}", deleted_within_retention=0)
+           source=f"tests/reliability/test_clock_steps.py::{scenario}", deleted_within_retention=0,
+           in_hour_folders=len(on_sd) - len(aside), set_aside_unsynced=len(aside))
