@@ -27,6 +27,19 @@ CASES = {
     "watchdog": "6. Watchdog (hung archiver)",
     "bad_input": "7. Bad input (config, inventory, HTTP)",
     "hardening": "8. Hardening",
+    "powercut": "9. Power cuts (block-layer crash states, issue 14)",
+}
+
+# The columns that count every file of a case (issue 14): a case passes them as ``columns={...}``.
+FILE_COLUMNS = {
+    "written": "files written",
+    "archived_intact": "archived intact",
+    "in_ram_at_cut": "still in RAM at the cut",
+    "dropped": "dropped by policy (logged)",
+    "expired": "expired by retention",
+    "lost": "lost (unaccounted)",
+    "torn": "torn",
+    "duplicated": "duplicated",
 }
 
 
