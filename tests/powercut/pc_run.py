@@ -198,17 +198,42 @@ class Run:
     dropped: set  # (device, name) the daemon logged as dropped
     expired: set  # (device, name) the daemon logged as past retention
     cleanup: tuple  # (start, end) monotonic times of the mid-run `hotcold cleanup`
-    cleanup_out: str
+    info: dict  # what the scenario observed
     run_end: float  # monotonic time the run stopped being a valid cut point
     writer_errors: list
+
+
+@dataclasses.dataclass
+class Ctx:
+    """What a scenario gets: the run's env, archiver, writer, FAULTS file, rng, length and start."""
+    env: PcEnv
+    daemon: Daemon
+    writer: Writer
+    faults: str
+    rng: random.Random
+    seconds: float
+    t0: float
+
+    def sleep_until(self, t):
+        time.sleep(max(0.0, self.t0 + t - time.monotonic()))
+
+
+def cleanup_midrun(ctx):
+    """Run ``hotcold cleanup`` once at a random moment of the middle of the run."""
+    ctx.sleep_until(ctx.rng.uniform(0.3, 0.7) * ctx.seconds)
+    c0 = time.monotonic()
+    out = ctx.env.cli("cleanup", check=0).stdout
+    c1 = time.monotonic()
+    ctx.sleep_until(ctx.seconds)
+    return {"cleanup": (c0, c1), "cleanup_out": out}
 
 
 EXPIRED_RE = re.compile(r"(\S+): (\S+) is from \S+, older than the day")
 
 
-def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, seed=1):
+def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, seed=1, scenario=None):
     """Given a work folder, run the archiver at the plan's rates on the recording SD stack for
-    ``seconds`` (``hotcold cleanup`` once, at a random moment) and return a Run."""
+    ``seconds`` while ``scenario(Ctx)`` runs (default ``cleanup_midrun``) and return a Run."""
     rng = random.Random(seed)
     os.makedirs(workdir, exist_ok=True)
     back = os.path.join(workdir, "sd-backing.img")
@@ -225,7 +250,8 @@ def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, see
     log = os.path.join(workdir, "writes.log")
     mounts = pc_stack.Mounts()
     try:
-        exposed = mounts.recorder(back, os.path.join(workdir, "fuse"), log, os.path.join(workdir, "counter"))
+        faults = os.path.join(workdir, "faults.json")
+        exposed = mounts.recorder(back, os.path.join(workdir, "fuse"), log, os.path.join(workdir, "counter"), faults)
         base = os.path.join(workdir, "base")
         mounts.mount_loop(exposed, base)
         env = PcEnv(workdir, mounts.tmpfs, base, files_dir)
@@ -237,13 +263,7 @@ def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, see
         try:
             daemon.start(wait_for=_wait_for)
             writer.start()
-            t0 = time.monotonic()
-            cleanup_at = t0 + rng.uniform(0.3, 0.7) * seconds
-            time.sleep(max(0.0, cleanup_at - time.monotonic()))
-            c0 = time.monotonic()
-            out = env.cli("cleanup", check=0).stdout
-            c1 = time.monotonic()
-            time.sleep(max(0.0, t0 + seconds - time.monotonic()))
+            info = (scenario or cleanup_midrun)(Ctx(env, daemon, writer, faults, rng, seconds, time.monotonic()))
             assert daemon.alive(), f"the archiver died during the run:\n{daemon.log()[-3000:]}"
             run_end = time.monotonic()
             # the power cut of the recorded run: nothing after run_end is a cut point
@@ -262,8 +282,9 @@ def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, see
     finally:
         mounts.close()
     return Run(workdir=workdir, pristine=pristine, log=log, produced=dict(writer.produced), seeded=seeded,
-               unlinks=dict(handler.events), dropped=dropped, expired=expired, cleanup=(c0, c1),
-               cleanup_out=out, run_end=run_end, writer_errors=list(writer.errors))
+               unlinks=dict(handler.events), dropped=dropped, expired=expired,
+               cleanup=info.get("cleanup", (float("inf"), float("inf"))), info=info, run_end=run_end,
+               writer_errors=list(writer.errors))
 
 
 def _wait_for(pred, timeout=10.0, step=0.02, what="condition"):

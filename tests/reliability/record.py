@@ -28,6 +28,7 @@ CASES = {
     "bad_input": "7. Bad input (config, inventory, HTTP)",
     "hardening": "8. Hardening",
     "powercut": "9. Power cuts (block-layer crash states, issue 14)",
+    "disk_errors": "10. Disk errors (EIO and read-only through the recording layer, issue 14)",
 }
 
 # The columns that count every file of a case (issue 14): a case passes them as ``columns={...}``.
