@@ -295,7 +295,7 @@ def check_indexes(base, dev):
                     continue
                 for s in _strings(doc):
                     m = MEDIA_RE.search(s)
-                    if m and not os.path.exists(os.path.join(hd, m.group(1))):
+                    if m and not os.path.exists(os.path.join(kd, "..", kind_of(m.group(1))[0], h, m.group(1))):
                         out.append(f"{ix}: names {m.group(1)}, which is not there")
     return out
 

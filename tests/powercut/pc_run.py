@@ -75,7 +75,7 @@ class PcEnv(hchelpers.Env):
 
 class Writer(threading.Thread):
     """Writes files as FFmpeg does (``<name>.tmp``, rename into place) at the plan's rates per device,
-    plus the live playlist. ``produced[(device, name)] = (monotonic time, mtime)``."""
+    plus the live playlist. ``produced[(device, name)] = (monotonic time of the rename, None)``."""
 
     def __init__(self, env, devices, live=6):
         super().__init__(daemon=True)
@@ -92,12 +92,12 @@ class Writer(threading.Thread):
         try:
             with open(os.path.join(d, name + ".tmp"), "wb") as f:
                 f.write(content(dev, name))
+            t = time.monotonic()  # before the rename: the archiver can see the file from then on
             os.rename(os.path.join(d, name + ".tmp"), os.path.join(d, name))
-            mtime = os.stat(os.path.join(d, name)).st_mtime
         except OSError as e:
             self.errors.append(f"{dev}/{kind}/{name}: {e}")
             return
-        self.produced[(dev, name)] = (time.monotonic(), mtime)
+        self.produced[(dev, name)] = (t, None)
         self.numbers[(dev, kind)] = n + 1
         if kind == "segments":
             first = max(FIRST_NUMBER, n - self.live + 1)
@@ -192,7 +192,7 @@ class Run:
     workdir: str
     pristine: str  # the image as it was before recording started
     log: str  # the recorder's write log
-    produced: dict  # (device, name) -> (monotonic time, mtime)
+    produced: dict  # (device, name) -> (monotonic time it appeared in RAM, None)
     seeded: dict  # (device, name) -> (kind, hour), on the SD before the run
     unlinks: dict  # (device, name) -> (fsync count, monotonic time)
     dropped: set  # (device, name) the daemon logged as dropped
