@@ -6,7 +6,8 @@
 `make soak` writes docs/RELIABILITY.md with it after the long run; `make test` writes
 artifacts/RELIABILITY.md after the bounded one. The tests record a line only after their
 assertions held (tests/reliability/record.py), so every row here is a case that passed; a case
-with no line is shown as NOT RUN. Exit 1 if any of the issue's eight cases is missing.
+with no line is shown as NOT RUN. Exit 1 if any case of record.CASES (issue 7's eight, issue 14's
+power cuts and disk errors) is missing.
 """
 
 import argparse
