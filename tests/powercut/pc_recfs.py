@@ -12,7 +12,10 @@ unlinks a file from RAM.
 
 FAULTS (optional, a JSON file re-read when its mtime changes) makes chosen operations fail with EIO:
 ``{"write_eio_p": 0.1, "fsync_eio_p": 0.2, "write_eio": true, "fsync_eio": true}`` (probability,
-or every time). A failed write is not applied and is logged as such; a failed fsync is no barrier.
+or every time). ``"protect": [[first byte, end byte], ...]`` and ``"min_len": n`` spare writes that
+touch a protected range (the journal) or are shorter than n bytes (metadata blocks), so file data
+fails while ext4's journal keeps working. A failed write is not applied and is logged as such; a
+failed fsync is no barrier.
 """
 
 import errno
@@ -50,7 +53,7 @@ class Recorder(Operations):
         self.faults_mtime = None
         self.rng = random.Random(os.getpid())
 
-    def _fault(self, op):
+    def _fault(self, op, offset=0, length=0):
         """True if ``op`` ("write" or "fsync") must fail now (FAULTS file, re-read on change)."""
         if not self.faults_path:
             return False
@@ -66,6 +69,9 @@ class Recorder(Operations):
                 self.faults_mtime = m
             except (OSError, ValueError):
                 return False  # being rewritten: read it next time
+        if op == "write" and (length < self.faults.get("min_len", 0) or any(
+                offset < hi and lo < offset + length for lo, hi in self.faults.get("protect", ()))):
+            return False
         if self.faults.get(f"{op}_eio"):
             return True
         p = self.faults.get(f"{op}_eio_p", 0)
@@ -92,7 +98,7 @@ class Recorder(Operations):
         return os.pread(self.fd, size, offset)
 
     def write(self, path, data, offset, fh):
-        if self._fault("write"):
+        if self._fault("write", offset, len(data)):
             self.log.write(W.pack(b"W", offset, len(data), time.monotonic(), 0))
             self.log.write(data)
             raise FuseOSError(errno.EIO)

@@ -213,6 +213,7 @@ class Ctx:
     rng: random.Random
     seconds: float
     t0: float
+    journal: list  # [first byte, end byte] of the ext4 journal in the image
 
     def sleep_until(self, t):
         time.sleep(max(0.0, self.t0 + t - time.monotonic()))
@@ -247,6 +248,7 @@ def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, see
     finally:
         mounts.close()
     subprocess.run(["cp", "--sparse=always", back, pristine], check=True)
+    journal = pc_stack.journal_range(pristine)
     log = os.path.join(workdir, "writes.log")
     mounts = pc_stack.Mounts()
     try:
@@ -263,9 +265,11 @@ def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, see
         try:
             daemon.start(wait_for=_wait_for)
             writer.start()
-            info = (scenario or cleanup_midrun)(Ctx(env, daemon, writer, faults, rng, seconds, time.monotonic()))
+            ctx = Ctx(env, daemon, writer, faults, rng, seconds, time.monotonic(), journal)
+            info = (scenario or cleanup_midrun)(ctx)
             assert daemon.alive(), f"the archiver died during the run:\n{daemon.log()[-3000:]}"
-            run_end = time.monotonic()
+            # the last moment a cut may stand for (a scenario may end the checked part early)
+            run_end = min(time.monotonic(), info.get("cut_until", float("inf")))
             # the power cut of the recorded run: nothing after run_end is a cut point
             daemon.proc.send_signal(signal.SIGKILL)
             daemon.proc.wait(timeout=30)

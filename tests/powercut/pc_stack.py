@@ -2,6 +2,7 @@
 and plain loop mounts of crash-state images. Everything is undone in ``close()`` (fixtures call it)."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +25,15 @@ def make_image(path, size_mb):
     with open(path, "wb") as f:
         f.truncate(size_mb * 1024 * 1024)
     run("mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0", path)
+
+
+def journal_range(image):
+    """[first byte, end byte] of the ext4 journal (inode 8) in ``image`` (debugfs, dumpe2fs)."""
+    bs = int(re.search(r"Block size:\s+(\d+)", run("dumpe2fs", "-h", image)).group(1))
+    ext = re.findall(r"\(\d+-\d+\):(\d+)-(\d+)", run("debugfs", "-R", "stat <8>", image))
+    if not ext:
+        raise RuntimeError(f"{image}: no journal extents from debugfs")
+    return [min(int(a) for a, _ in ext) * bs, (max(int(b) for _, b in ext) + 1) * bs]
 
 
 class Mounts:
