@@ -18,7 +18,9 @@ import pc_run
 import pytest
 from record import record, scaled
 
-pytestmark = [pytest.mark.reliability, pytest.mark.needs_root, pytest.mark.slow]
+pytestmark = [pytest.mark.reliability, pytest.mark.needs_root, pytest.mark.slow,
+              # Debian's pyinotify (bookworm) calls Event.isSet() in its notifier thread, once per event
+              pytest.mark.filterwarnings("ignore:isSet:DeprecationWarning")]
 
 
 def quantile(values, q):
