@@ -66,11 +66,13 @@ class Prefix:
         os.close(self.fd)
 
 
-def choose_states(wl, run, n, rng):
-    """``n`` fsync numbers k (ascending, repeats allowed) spread over the whole run, at least a few
-    of them inside the mid-run cleanup."""
-    last = max(k for k in range(1, wl.flushes + 1) if wl.flush_time(k) <= run.run_end)
-    ks = [rng.randint(0, last) for _ in range(n)]
+def choose_states(wl, run, n, rng, window=None):
+    """``n`` fsync numbers k (ascending, repeats allowed) spread over the whole run (or the part of it
+    between the monotonic times ``window``), at least a few of them inside the mid-run cleanup."""
+    lo, hi = window or (float("-inf"), run.run_end)
+    last = max(k for k in range(1, wl.flushes + 1) if wl.flush_time(k) <= hi)
+    first = min((k for k in range(1, last + 1) if wl.flush_time(k) >= lo), default=last) if window else 0
+    ks = [rng.randint(first, last) for _ in range(n)]
     c0, c1 = run.cleanup
     # a cut between fsync k and k+1 is mid-cleanup when that interval overlaps the cleanup
     in_cleanup = [k for k in range(1, last) if wl.flush_time(k) <= c1 and wl.flush_time(k + 1) >= c0]
@@ -311,14 +313,14 @@ def _strings(doc):
             yield from _strings(v)
 
 
-def crash_states(run, n, seed, files_dir=hchelpers.FILES, keep_failed=2):
+def crash_states(run, n, seed, files_dir=hchelpers.FILES, keep_failed=2, window=None):
     """Build, recover and check ``n`` crash states of ``run``. Returns a summary dict: per-column totals,
     recovery times, problems (the first few states' worth), and how the states were spread."""
     from pc_recfs import WriteLog
 
     rng = random.Random(seed)
     wl = WriteLog(run.log)
-    ks, in_cleanup = choose_states(wl, run, n, rng)
+    ks, in_cleanup = choose_states(wl, run, n, rng, window)
     prefix = Prefix(wl, run.pristine, os.path.join(run.workdir, "prefix.img"))
     totals = dict.fromkeys(COLUMNS, 0)
     ready, problems, bad_states, kept_total = [], [], 0, 0

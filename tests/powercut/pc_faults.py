@@ -125,6 +125,7 @@ def disk_faults(ctx):
     info["health_ro"] = health(env)
     info["rw_remount_error"] = remount(env.base, "rw")
     info["resumed_after_ro_s"] = wait_resumed(env, RESUME_TIMEOUT)
+    info["eio_start"] = time.monotonic()
     set_faults(ctx.faults, data_faults(ctx, write_eio_p=0.3))
     time.sleep(RANDOM_SECONDS)
     info["health_random_eio"] = health(env)
