@@ -1,0 +1,113 @@
+"""The SD card of the block-layer tests: ext4 image -> recording FUSE layer -> loop device -> ext4 mount,
+and plain loop mounts of crash-state images. Everything is undone in ``close()`` (fixtures call it)."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RECFS = os.path.join(HERE, "pc_recfs.py")
+
+
+def run(*cmd):
+    """Run a command; raise with its stderr when it fails."""
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
+    return r.stdout
+
+
+def make_image(path, size_mb):
+    """Given a path, make a sparse ext4 image of size_mb there (inode tables and journal written now,
+    so no lazy-init thread writes behind the recorder's back)."""
+    with open(path, "wb") as f:
+        f.truncate(size_mb * 1024 * 1024)
+    run("mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0", path)
+
+
+def journal_range(image):
+    """[first byte, end byte] of the ext4 journal (inode 8) in ``image`` (debugfs, dumpe2fs)."""
+    bs = int(re.search(r"Block size:\s+(\d+)", run("dumpe2fs", "-h", image)).group(1))
+    ext = re.findall(r"\(\d+-\d+\):(\d+)-(\d+)", run("debugfs", "-R", "stat <8>", image))
+    if not ext:
+        raise RuntimeError(f"{image}: no journal extents from debugfs")
+    return [min(int(a) for a, _ in ext) * bs, (max(int(b) for _, b in ext) + 1) * bs]
+
+
+class Mounts:
+    """Mounts, loop devices and FUSE processes made by a test, undone in reverse order by close()."""
+
+    def __init__(self):
+        self.undo = []  # (kind, what)
+
+    def mount_loop(self, image, path, opts=None):
+        """Loop-mount an ext4 image at path (its journal replays, as at boot)."""
+        os.makedirs(path, exist_ok=True)
+        dev = run("losetup", "-f", "--show", image).strip()
+        self.undo.append(("loop", dev))
+        cmd = ["mount", "-t", "ext4"] + (["-o", opts] if opts else []) + [dev, path]
+        run(*cmd)
+        self.undo.append(("mount", path))
+        return dev
+
+    def tmpfs(self, path, size="64M"):
+        os.makedirs(path, exist_ok=True)
+        run("mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", path)
+        self.undo.append(("mount", path))
+        return path
+
+    def recorder(self, image, mountpoint, log_path, counter_path, faults_path=None, python=sys.executable):
+        """Start the recording FUSE layer over ``image``; returns the path of the file it exposes."""
+        os.makedirs(mountpoint, exist_ok=True)
+        with open(counter_path, "wb") as f:
+            f.write(b"\0" * 8)
+        cmd = [python, RECFS, image, mountpoint, log_path, counter_path] + ([faults_path] if faults_path else [])
+        err = open(log_path + ".stderr", "wb")
+        proc = subprocess.Popen(cmd, stderr=err, stdout=err)
+        err.close()
+        self.undo.append(("fuse", (mountpoint, proc)))
+        exposed = os.path.join(mountpoint, "sd.img")
+        end = time.monotonic() + 20
+        while not os.path.ismount(mountpoint):
+            if proc.poll() is not None or time.monotonic() > end:
+                with open(log_path + ".stderr") as f:
+                    raise RuntimeError(f"recording FUSE layer did not mount: {f.read()[-2000:]}")
+            time.sleep(0.02)
+        return exposed
+
+    def unmount(self, path):
+        """Unmount one mount made here (and forget it)."""
+        self.undo = [u for u in self.undo if u != ("mount", path)]
+        _umount(path)
+
+    def close(self):
+        """Undo everything, newest first; a busy mount is detached lazily rather than left behind."""
+        errors = []
+        while self.undo:
+            kind, what = self.undo.pop()
+            try:
+                if kind == "mount":
+                    _umount(what)
+                elif kind == "loop":
+                    subprocess.run(["losetup", "-d", what], capture_output=True)
+                elif kind == "fuse":
+                    mountpoint, proc = what
+                    if os.path.ismount(mountpoint):
+                        subprocess.run(["fusermount", "-u", mountpoint], capture_output=True)
+                    try:
+                        proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(timeout=10)
+            except Exception as e:  # keep undoing the rest
+                errors.append(f"{kind} {what}: {e}")
+        if errors:
+            raise RuntimeError("teardown: " + "; ".join(errors))
+
+
+def _umount(path):
+    r = subprocess.run(["umount", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        subprocess.run(["umount", "-l", path], capture_output=True)
