@@ -45,13 +45,9 @@ def durable_state(workdir, pristine, log_path, mounts):
     return path
 
 
-DEFECT = ("runtime defect (files/hotcold/mover.py move_batch step 4): an OSError from fsync_dir is only noted in "
-          "res.sd_error; steps 5 and 6 still run, so the RAM copy is unlinked although the rename was never made "
-          "durable (ext4 aborted its journal on the EIO). Measured: source unlinked, file absent from the image as "
-          "of the last successful flush.")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=DEFECT)
+# Issue 15 defect 4. Before the fix (move_batch noted the OSError from fsync_dir in res.sd_error and went
+# on with steps 5 and 6) this failed: the source was unlinked and the file was absent from the image as of
+# the last successful flush, because ext4 aborted its journal on the EIO and the rename never became durable.
 def test_ram_copy_kept_when_dir_fsync_fails(tmp_path, sd_stack_ok, mounts, monkeypatch):
     w = str(tmp_path)
     back, pristine = os.path.join(w, "back.img"), os.path.join(w, "pristine.img")
