@@ -50,6 +50,15 @@ NOTES = {
                  "names the key and the bad value. HTTP: requests against the real nginx of the molecule "
                  "`default` host; a canary file outside the stream tree must never be served.",
     "hardening": "Measured on the molecule `default` host (Debian 12, systemd 252).",
+    "power_cut_vm": "The real archiver runs in a qemu VM (TCG, Debian 12 kernel 6.1) on an ext4 SD disk with tmpfs "
+                    "hot folders, 2 devices at the plan's rates and sizes; qemu is SIGKILLed at a random moment "
+                    "(the guest's page cache dies with it). Ground truth is every file the guest reported unlinked "
+                    "from RAM over virtio-serial. A copy of the SD image is mounted on the host (the journal "
+                    "replays), the archiver's start-up recovery runs with empty RAM, and every written file is "
+                    "counted in exactly one column: archived, in_ram_at_cut (gone by design, never counted as "
+                    "saved), dropped, expired, lost, torn, duplicated. The disk behind qemu is the host's page "
+                    "cache, which survives the kill: this does not model a card that loses or reorders its own "
+                    "unflushed writes (the block-layer engine does).",
 }
 
 SKIP_FIGURES = {"cases"}  # long lists: summarised by `tried`

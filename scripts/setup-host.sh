@@ -9,6 +9,8 @@
 #   python3-yaml, python3-jsonschema, python3-pyinotify) so the unit tests import exactly what a host has.
 # - ffmpeg: unit tests make real HLS segments and decode archive playlists.
 # - shellcheck: `make lint` checks every shell script.
+# - qemu-system-x86: the VM power-cut tests (tests/powercut/vm) run the archiver in a qemu guest
+#   (TCG; the guest itself is built with debootstrap).
 # - chromium: the browser test of the host page (Node and npm come with the machine image; the
 #   page's hls.js and the test's playwright-core come from the npm registry, pinned by lock files).
 set -euo pipefail
@@ -16,7 +18,7 @@ set -euo pipefail
 packages=(
   podman runc debootstrap
   python3 python3-venv python3-systemd python3-yaml python3-jsonschema python3-pyinotify
-  ffmpeg make git ca-certificates chromium shellcheck
+  ffmpeg make git ca-certificates chromium shellcheck qemu-system-x86
 )
 # Extra packages a caller asks for on the command line.
 if [[ $# -gt 0 ]]; then

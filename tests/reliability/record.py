@@ -17,7 +17,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# The issue's eight cases, in report order: key -> title.
+# Issue 7's eight cases and issue 14's power cuts, in report order: key -> title.
 CASES = {
     "crash": "1. Crash safety (SIGKILL at random moments)",
     "sd_faults": "2. SD card full / read-only",
@@ -27,6 +27,7 @@ CASES = {
     "watchdog": "6. Watchdog (hung archiver)",
     "bad_input": "7. Bad input (config, inventory, HTTP)",
     "hardening": "8. Hardening",
+    "power_cut_vm": "9. Whole-machine power cuts (qemu VM, issue 14)",
 }
 
 
