@@ -79,3 +79,41 @@ def test_vm_power_cuts_lose_tear_and_duplicate_nothing():
            tried=cuts, produced=tot["written"], lost=tot["lost"], torn=tot["torn"],
            source="tests/powercut/vm/test_vm_powercut.py",
            **{k: v for k, v in tot.items() if k not in ("written", "lost", "torn")})
+
+
+# qemu's blkdebug driver between the guest and the SD image: every cache flush the guest sends to
+# the SD disk fails with EIO (errno 5), from the first one on, as a card whose flush no longer
+# completes. ext4 aborts its journal at the first failed commit and goes read-only; the archiver
+# must then keep its files in RAM or drop them with a log line, never unlink one whose SD copy is
+# not durable.
+FLUSH_EIO = """[inject-error]
+event = "flush_to_disk"
+errno = "5"
+once = "off"
+immediately = "off"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_vm_power_cut_while_the_sd_fails_every_flush():
+    needs_vm()
+    cuts = int(os.environ.get("HOTCOLD_VM_EIO_CUTS") or scaled(1, 3))
+    runtime = os.environ.get("HOTCOLD_VM_RUNTIME") or vh.RUNTIME
+    rng = random.Random(int(os.environ.get("HOTCOLD_VM_SEED", "14")) + 1)
+    guest, _ = vh.build_guest()
+    results = []
+    for i in range(cuts):
+        r = vmcut.one_cut(guest, rng, runtime=runtime, blkdebug=FLUSH_EIO, min_run_s=8.0)
+        results.append(r)
+        f = r["figures"]
+        print(f"\nEIO cut {i + 1}/{cuts} after {r['run_s']:.1f} s: "
+              + ", ".join(f"{c} {f[c]}" for c in vmcheck.COLUMNS)
+              + f"; guest log errors {f['guest_log_errors']}; recovery {r['recovery_s']:.2f} s")
+        assert not r["problems"], f"EIO cut {i + 1} (work dir kept: {r['work']}):\n" + "\n".join(r["problems"][:30])
+    tot = summary(results)
+    assert tot["guest_log_errors"] > 0, "the injected EIO never reached the archiver (no ERROR in its log)"
+    record("power_cut_vm", "SD fails every flush with EIO (qemu blkdebug), then SIGKILL of the VM",
+           tried=cuts, produced=tot["written"], lost=tot["lost"], torn=tot["torn"],
+           source="tests/powercut/vm/test_vm_powercut.py",
+           **{k: v for k, v in tot.items() if k not in ("written", "lost", "torn")})

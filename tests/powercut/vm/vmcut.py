@@ -12,7 +12,8 @@ import vmcheck
 import vmharness as vh
 
 
-def one_cut(guest, rng, runtime=vh.RUNTIME, run=vh.RUN, max_run_s=30.0, blkdebug=None, keep_on_problem=True):
+def one_cut(guest, rng, runtime=vh.RUNTIME, run=vh.RUN, max_run_s=30.0, min_run_s=1.0, blkdebug=None,
+            keep_on_problem=True):
     """Given a built guest and a random generator, do one power cut. Returns a dict: figures (the
     columns and more), problems (list of str), recovery_s, run_s (ready to cut), seconds, work."""
     t0 = time.monotonic()
@@ -29,7 +30,7 @@ def one_cut(guest, rng, runtime=vh.RUNTIME, run=vh.RUN, max_run_s=30.0, blkdebug
         vm = vh.VM(guest, work, payload, sd, blkdebug=bd).start()
         try:
             vm.wait_event("ready", timeout=240)
-            run_s = rng.uniform(1.0, max_run_s)
+            run_s = rng.uniform(min_run_s, max_run_s)
             time.sleep(run_s)
             if vm.proc.poll() is not None:
                 problems.append(f"qemu exited {vm.proc.returncode} before the cut:\n{vm.tail()}")
