@@ -16,16 +16,12 @@ import os
 import random
 import shutil
 import statistics
-import sys
 
 import pytest
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import vmcheck  # noqa: E402
-import vmcut  # noqa: E402
-import vmharness as vh  # noqa: E402
-from record import record, scaled  # noqa: E402
+import vmcheck
+import vmcut
+import vmharness as vh
+from record import record, scaled
 
 
 def percentile(values, p):

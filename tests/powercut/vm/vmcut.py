@@ -12,7 +12,7 @@ import vmcheck
 import vmharness as vh
 
 
-def one_cut(guest, rng, runtime=vh.RUNTIME, run=vh.RUN, max_run_s=30.0, min_run_s=1.0, blkdebug=None,
+def one_cut(guest, rng, runtime=vh.RUNTIME, run=vh.RUN, max_run_s=20.0, min_run_s=1.0, blkdebug=None,
             keep_on_problem=True):
     """Given a built guest and a random generator, do one power cut. Returns a dict: figures (the
     columns and more), problems (list of str), recovery_s, run_s (ready to cut), seconds, work."""
