@@ -77,17 +77,21 @@ def test_vm_power_cuts_lose_tear_and_duplicate_nothing():
            **{k: v for k, v in tot.items() if k not in ("written", "lost", "torn")})
 
 
-# qemu's blkdebug driver between the guest and the SD image: every cache flush the guest sends to
-# the SD disk fails with EIO (errno 5), from the first one on, as a card whose flush no longer
-# completes. ext4 aborts its journal at the first failed commit and goes read-only; the archiver
-# must then keep its files in RAM or drop them with a log line, never unlink one whose SD copy is
-# not durable.
+# qemu's blkdebug driver between the guest and the SD image. The guest arms it FAULT_AFTER_S after
+# the archiver is ready with one write-zeroes request past the end of the file system (nothing else
+# writes zeroes: the SD image is made with its inode tables and journal initialised); from then on
+# every cache flush the guest sends to the SD fails with EIO (errno 5), as on a card whose flush
+# no longer completes. ext4 aborts its journal at the first failed commit and goes read-only; the
+# archiver must then keep its files in RAM or drop them with a log line, never unlink one whose SD
+# copy is not durable.
 FLUSH_EIO = """[inject-error]
-event = "flush_to_disk"
+event = "pwritev_zero"
+iotype = "flush"
 errno = "5"
 once = "off"
 immediately = "off"
 """
+FAULT_AFTER_S = 6.0
 
 
 @pytest.mark.slow
@@ -100,12 +104,14 @@ def test_vm_power_cut_while_the_sd_fails_every_flush():
     guest, _ = vh.build_guest()
     results = []
     for i in range(cuts):
-        r = vmcut.one_cut(guest, rng, runtime=runtime, blkdebug=FLUSH_EIO, min_run_s=8.0)
+        r = vmcut.one_cut(guest, rng, runtime=runtime, run=dict(vh.RUN, fault_after_s=FAULT_AFTER_S),
+                          blkdebug=FLUSH_EIO, min_run_s=FAULT_AFTER_S + 3, max_run_s=FAULT_AFTER_S + 20)
         results.append(r)
         f = r["figures"]
         print(f"\nEIO cut {i + 1}/{cuts} after {r['run_s']:.1f} s: "
               + ", ".join(f"{c} {f[c]}" for c in vmcheck.COLUMNS)
               + f"; guest log errors {f['guest_log_errors']}; recovery {r['recovery_s']:.2f} s")
+        assert f["fault_armed"], "the guest never armed the fault"
         assert not r["problems"], f"EIO cut {i + 1} (work dir kept: {r['work']}):\n" + "\n".join(r["problems"][:30])
     tot = summary(results)
     assert tot["guest_log_errors"] > 0, "the injected EIO never reached the archiver (no ERROR in its log)"

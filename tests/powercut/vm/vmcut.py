@@ -64,7 +64,8 @@ def one_cut(guest, rng, runtime=vh.RUNTIME, run=vh.RUN, max_run_s=20.0, min_run_
             problems += p
             _, p = vmcheck.check_temps(mnt.base, run, "after the recovery archiver stopped")
             problems += p
-        figures.update(temps_before_recovery=n_before, indexes_checked=n_idx + n_idx2,
+        figures.update(temps_before_recovery=n_before, fault_armed=sum(1 for e in events if e["ev"] == "fault"),
+                       indexes_checked=n_idx + n_idx2,
                        guest_log_errors=sum(1 for ln in guest_log.splitlines() if " ERROR " in ln))
         res.update(figures=figures, problems=problems, seconds=time.monotonic() - t0)
         return res

@@ -33,8 +33,10 @@ RUN = {
     "hot_limits": {"captures": 10, "thumbnails": 20, "segments": 4},
     "archive": {"batch_seconds": 0.25, "rescan_seconds": 2, "segment_margin": 2},
     "live": 6,
+    "fault_after_s": None,  # seconds after ready at which the guest arms the blkdebug fault, or None
 }
 SD_MB = 512
+SPARE_MB = 1  # past the end of the SD's file system: the guest's fault trigger writes zeroes there
 
 
 def sh(*cmd, **kw):
@@ -67,11 +69,13 @@ def make_payload(work, runtime=RUNTIME, run=RUN):
 
 
 def make_sd(work, size_mb=SD_MB):
-    """A fresh ext4 SD card image (sparse file); returns its path."""
+    """A fresh ext4 SD card image (sparse file) with SPARE_MB unused at its end; returns its path.
+    Inode tables and journal are initialised now, so the guest kernel never writes zeroes itself."""
     img = os.path.join(work, "sd.img")
     with open(img, "wb") as f:
-        f.truncate(size_mb * 1024 * 1024)
-    sh("mkfs.ext4", "-q", "-F", "-m", "0", "-L", "hotcold-sd", img)
+        f.truncate((size_mb + SPARE_MB) * 1024 * 1024)
+    sh("mkfs.ext4", "-q", "-F", "-m", "0", "-L", "hotcold-sd", "-E", "lazy_itable_init=0,lazy_journal_init=0",
+       img, f"{size_mb}M")
     return img
 
 

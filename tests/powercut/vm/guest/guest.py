@@ -12,9 +12,11 @@ touches no disk; the archiver's log goes to the port ``hotcold.log``. The host e
 SIGKILL on qemu: the power cut.
 """
 
+import fcntl
 import glob
 import json
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -27,6 +29,8 @@ from content import KINDS, RATES, content, kind_of, name_for  # noqa: E402
 
 PAYLOAD = os.path.dirname(os.path.abspath(__file__))
 RUN = "/run/hotcold"
+SD_DEVICE = "/dev/vdb"
+BLKZEROOUT = 0x127F  # _IO(0x12, 127): zero a byte range of a block device
 
 
 def port_path(name):
@@ -150,6 +154,19 @@ def run_writer(events, base, run):
         time.sleep(max(0.0, min(due.values()) - time.monotonic()))
 
 
+def arm_fault(events, delay):
+    """After ``delay`` s, send one write-zeroes request to the SD disk's spare tail (past the end of
+    its file system): the host's blkdebug rules turn the SD faulty from that request on."""
+    time.sleep(delay)
+    fd = os.open(SD_DEVICE, os.O_WRONLY)
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        fcntl.ioctl(fd, BLKZEROOUT, struct.pack("QQ", size - 65536, 65536))
+    finally:
+        os.close(fd)
+    events.send("fault")
+
+
 def main(run_json, base):
     with open(run_json) as f:
         run = json.load(f)
@@ -164,6 +181,8 @@ def main(run_json, base):
     start_watchers(events, base, run["devices"])
     events.send("ready", pid=archiver.pid)
     threading.Thread(target=run_writer, args=(events, base, run), daemon=True).start()
+    if run.get("fault_after_s") is not None:
+        threading.Thread(target=arm_fault, args=(events, run["fault_after_s"]), daemon=True).start()
     rc = archiver.wait()
     events.send("archiver-exit", rc=rc)
     return 1
