@@ -6,7 +6,7 @@
 `make soak` writes docs/RELIABILITY.md with it after the long run; `make test` writes
 artifacts/RELIABILITY.md after the bounded one. The tests record a line only after their
 assertions held (tests/reliability/record.py), so every row here is a case that passed; a case
-with no line is shown as NOT RUN. Exit 1 if any of the issue's eight cases is missing.
+with no line is shown as NOT RUN. Exit 1 if any case of record.CASES is missing.
 """
 
 import argparse

@@ -90,4 +90,9 @@ mkfs.ext4 -q -F -L hotcold-vm-root -d "$rootfs" "$work/guest/root.img" "$((size_
 rm -rf "$out"
 mv "$work/guest" "$out.new.$$"
 mv -T "$out.new.$$" "$out"
+# Guests of older recipes are 1.5 GB each and never used again.
+for old in "$cache"/*/; do
+  old=${old%/}
+  [[ "$old" == "$out" || "$old" == "$work" ]] || rm -rf "$old"
+done
 echo "$out"
