@@ -57,8 +57,16 @@ NOTES = {
                 "flush k+1; it is mounted (the journal replays), recovered by the archiver with empty RAM and "
                 "checked: every file the archiver unlinked from RAM by flush k is on the SD byte-identical and "
                 "once, nothing torn, no temp file, metadata and playlists agree, ready and archiving again. "
-                "Recovery time is from mount to the archiver's ready heartbeat. Whole-VM power cuts and disk "
-                "errors are not in this table.",
+                "Recovery time is from mount to the archiver's ready heartbeat. Whole-VM power cuts are case 10, disk errors case 11.",
+    "power_cut_vm": "The real archiver runs in a qemu VM (TCG, Debian 12 kernel 6.1) on an ext4 SD disk with tmpfs "
+                    "hot folders, 2 devices at the plan's rates and sizes; qemu is SIGKILLed at a random moment "
+                    "(the guest's page cache dies with it). Ground truth is every file the guest reported unlinked "
+                    "from RAM over virtio-serial. A copy of the SD image is mounted on the host (the journal "
+                    "replays), the archiver's start-up recovery runs with empty RAM, and every written file is "
+                    "counted in exactly one column: archived, in_ram_at_cut (gone by design, never counted as "
+                    "saved), dropped, expired, lost, torn, duplicated. The disk behind qemu is the host's page "
+                    "cache, which survives the kill: this does not model a card that loses or reorders its own "
+                    "unflushed writes (the block-layer engine does).",
 }
 
 SKIP_FIGURES = {"cases", "columns"}  # long lists: summarised by `tried`; columns get their own table

@@ -12,6 +12,8 @@
 # - prometheus: its promtool checks and unit-tests the alert rules in monitoring/ (`make monitoring`).
 # - libfuse2 + fuse3 (fusermount): the power-cut tests' recording FUSE layer (fusepy, from
 #   requirements-dev.txt, loads libfuse2; fuse3 ships the fusermount that unmounts it).
+# - qemu-system-x86: the VM power-cut tests (tests/powercut/vm) run the archiver in a qemu guest
+#   (TCG; the guest itself is built with debootstrap).
 # - chromium: the browser test of the host page (Node and npm come with the machine image; the
 #   page's hls.js and the test's playwright-core come from the npm registry, pinned by lock files).
 set -euo pipefail
@@ -20,7 +22,7 @@ packages=(
   podman runc debootstrap
   python3 python3-venv python3-systemd python3-yaml python3-jsonschema python3-pyinotify
   ffmpeg make git ca-certificates chromium shellcheck fdisk prometheus
-  libfuse2 fuse3
+  libfuse2 fuse3 qemu-system-x86
 )
 # Extra packages a caller asks for on the command line.
 if [[ $# -gt 0 ]]; then

@@ -17,7 +17,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# Issue 7's eight cases and issue 14's two, in report order: key -> title.
+# Issue 7's eight cases and issue 14's power cuts and disk errors, in report order: key -> title.
 CASES = {
     "crash": "1. Crash safety (SIGKILL at random moments)",
     "sd_faults": "2. SD card full / read-only",
@@ -28,7 +28,8 @@ CASES = {
     "bad_input": "7. Bad input (config, inventory, HTTP)",
     "hardening": "8. Hardening",
     "powercut": "9. Power cuts (block-layer crash states, issue 14)",
-    "disk_errors": "10. Disk errors (EIO and read-only through the recording layer, issue 14)",
+    "power_cut_vm": "10. Whole-machine power cuts (qemu VM, issue 14)",
+    "disk_errors": "11. Disk errors (EIO and read-only through the recording layer, issue 14)",
 }
 
 # The columns that count every file of a case (issue 14): a case passes them as ``columns={...}``.
