@@ -57,7 +57,8 @@ NOTES = {
                 "flush k+1; it is mounted (the journal replays), recovered by the archiver with empty RAM and "
                 "checked: every file the archiver unlinked from RAM by flush k is on the SD byte-identical and "
                 "once, nothing torn, no temp file, metadata and playlists agree, ready and archiving again. "
-                "Recovery time is from mount to the archiver's ready heartbeat. Whole-VM power cuts are case 10, disk errors case 11.",
+                "Recovery time is from mount to the archiver's ready heartbeat. Whole-VM power cuts are case 10, "
+                "disk errors case 11.",
     "power_cut_vm": "The real archiver runs in a qemu VM (TCG, Debian 12 kernel 6.1) on an ext4 SD disk with tmpfs "
                     "hot folders, 2 devices at the plan's rates and sizes; qemu is SIGKILLed at a random moment "
                     "(the guest's page cache dies with it). Ground truth is every file the guest reported unlinked "
