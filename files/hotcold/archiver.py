@@ -16,10 +16,11 @@ When the SD cannot take files, sdstate.SdState drops what must leave RAM and ret
 
 import logging
 import os
+import weakref
 
 from hotcold import policy, sysd, wear
 from hotcold.clock import Clock
-from hotcold.fsutil import disk_usage, unlink_quiet
+from hotcold.fsutil import ErrorWatch, disk_usage, syncfs, unlink_quiet
 from hotcold.hotfiles import scan
 from hotcold.hours import OLDER, UNSYNCED, HourFolders, hour_key
 from hotcold.indexes import OpenHours
@@ -94,6 +95,8 @@ class Archiver:
         self.states = {d: DeviceState(lay, config, self.clock) for d, lay in layouts(config).items()}
         self.on_progress = None  # called after each batch (the daemon pings the watchdog)
         self.disk_baseline = _disk_baseline(config.base_path, self.now())
+        self.sd_watch = _error_watch(config.base_path)
+        weakref.finalize(self, self.sd_watch.close)  # in-process users (tests) let go of the SD when done
 
     def now(self):
         return self.clock.time()
@@ -226,7 +229,7 @@ class Archiver:
                 items, segs, chunk = self._batch_items(state, chunk, now, gone)
             except OSError as e:
                 return e
-            res = move_batch(items, now)
+            res = move_batch(items, now, self.sd_watch.syncfs)
             self._record_batch(state, res, segs, gone)
             if res.sd_error is not None:
                 return res.sd_error
@@ -369,3 +372,21 @@ def _disk_baseline(base_path, now):
     except OSError as e:  # no base path yet, an exotic /sys: no wear figures, archiving goes on
         log.info("no card wear figures for %s: %s", base_path, e)
         return None
+
+
+class _NoWatch:
+    """Where the base path cannot be opened at start: every syncfs opens its own descriptor."""
+
+    syncfs = staticmethod(syncfs)
+
+    def close(self):
+        pass
+
+
+def _error_watch(base_path):
+    """An ErrorWatch on the SD from the archiver's start, so that no write-back error goes unseen."""
+    try:
+        return ErrorWatch(base_path)
+    except OSError as e:
+        log.warning("cannot watch %s for write errors from the start: %s", base_path, e)
+        return _NoWatch()

@@ -24,21 +24,51 @@ def syncfs(path):
     copies a batch of files and then needs them on the card before it renames them into place:
     one syncfs covers the whole batch, where an fsync per file would force one ext4 journal commit
     per file (the SD card's write amplification is what this project exists to avoid). Since Linux
-    5.8 syncfs reports write-back errors (EIO) of the file system, so a failing card is noticed.
+    5.8 syncfs reports write-back errors (EIO) of the file system, but only those recorded after the
+    descriptor it is called on was opened: see ErrorWatch for the archiver's long-lived one.
     Falls back to os.sync() if libc has no syncfs.
     """
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        libc = _get_libc()
-        fn = getattr(libc, "syncfs", None)
-        if fn is None:
-            os.sync()
-            return
-        if fn(fd) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, f"syncfs: {os.strerror(e)}", path)
+        _syncfs_fd(fd, path)
     finally:
         os.close(fd)
+
+
+def _syncfs_fd(fd, path):
+    fn = getattr(_get_libc(), "syncfs", None)
+    if fn is None:
+        os.sync()
+        return
+    if fn(fd) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"syncfs: {os.strerror(e)}", path)
+
+
+class ErrorWatch:
+    """A descriptor kept open on the SD file system, so that syncfs reports EVERY write-back error since.
+
+    syncfs reports the errors recorded after the descriptor it is called on was opened (errseq). A data
+    write that failed in the kernel's background write-back before a freshly opened descriptor goes
+    unseen, and the RAM copy of a file whose data never reached the card would be released (the
+    power-cut harness's disk-error case showed it). The archiver opens one at start and syncs through it:
+    each error is reported once, at the first syncfs after it."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.dev = os.fstat(self.fd).st_dev
+
+    def syncfs(self, path):
+        """syncfs of the file system holding ``path``: through the watch if it is the watched one."""
+        if self.fd is None or os.stat(path).st_dev != self.dev:
+            syncfs(path)
+            return
+        _syncfs_fd(self.fd, path)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 RENAME_NOREPLACE = 1  # linux/fs.h

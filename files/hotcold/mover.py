@@ -93,12 +93,13 @@ def _copy(src, tmp):
         os.close(sfd)
 
 
-def move_batch(items, now=None):
-    """Given MoveItems and the time, move them durably in the steps of the module doc; return the
-    BatchResult. Never raises for I/O errors."""
+def move_batch(items, now=None, sync=None):
+    """Given MoveItems, the time and the syncfs to use (the archiver's ErrorWatch.syncfs, which reports
+    every write-back error since it started; default: fsutil.syncfs), move them durably in the steps of
+    the module doc; return the BatchResult. Never raises for I/O errors."""
     res = BatchResult()
     copied = _copy_all(items, res)
-    if not copied or not _sync(copied, res):
+    if not copied or not _sync(copied, res, sync or syncfs):
         return res
     renamed = _rename_all(copied, res)
     if not _fsync_dirs(renamed, res):
@@ -135,7 +136,7 @@ def _copy_all(items, res):
     return copied
 
 
-def _sync(copied, res):
+def _sync(copied, res, sync):
     """2. One syncfs per file system touched (normally exactly one: the SD card). False if it failed
     (temp files removed, the copied items failed)."""
     try:
@@ -144,7 +145,7 @@ def _sync(copied, res):
             dev = os.stat(it.dst_dir).st_dev
             seen_dev.setdefault(dev, it.dst_dir)
         for path in seen_dev.values():
-            syncfs(path)
+            sync(path)
     except OSError as e:
         for c in copied:
             _unlink_tmp(c)
