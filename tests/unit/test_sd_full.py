@@ -6,6 +6,7 @@ monotonic clock, and the drop, eviction and collision counters survive a restart
 import json
 import logging
 import os
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -172,7 +173,12 @@ def test_a_slow_card_meets_a_last_resort_drop_before_the_tmpfs_fills(env, monkey
     c = a.states["cam1"].counters
     assert errors == [], f"FFmpeg met {errors[0]}"
     assert c["dropped"] >= 1 and c["archived"] + c["dropped"] == 39, c
-    assert "dropped captures/capture_0.jpg (tmpfs" in caplog.text, caplog.text
+    dropped = sorted(int(m) for m in re.findall(r"dropped captures/capture_(\d+)\.jpg \(tmpfs 9\d% full", caplog.text))
+    assert len(dropped) == c["dropped"], caplog.text
+    archived = {int(n[len("capture_"):-len(".jpg")]) for h in (9, 10)
+                for n in os.listdir(env.archive("cam1", "captures", h)) if n.startswith("capture_")}
+    assert archived.isdisjoint(dropped) and archived | set(dropped) == set(range(39))
+    assert set(range(dropped[0])) <= archived, "the first drop took the oldest file still waiting"
 
 
 def test_drop_eviction_and_collision_counters_survive_a_restart(env):
