@@ -133,7 +133,7 @@ def check_archiver(config, dev, beat, m):
     dstate = beat.doc.get("devices", {}).get(dev) if beat.doc else None
     m["heartbeat_age"] = beat.age
     m["sd_ok"] = None if dstate is None else (1 if dstate.get("sd_ok", True) else 0)
-    for c in ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "collisions"):
+    for c in ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "collisions", "evicted"):
         m[c] = None if dstate is None else dstate.get(c, 0)
     if beat.doc is None:
         return Check(dev, "archiver", CRIT, f"no heartbeat in {heartbeat.path(config.run_dir)}")
@@ -297,6 +297,9 @@ _METRICS = [
     ("hotcold_collisions_total", "counter",
      "Files archived beside another recording of the same name (kept as <name>~<k>).",
      lambda r, m: m.get("collisions")),
+    ("hotcold_evicted_files_total", "counter",
+     "Archived files deleted before their retention to make room on a full SD (kept across archiver restarts).",
+     lambda r, m: m.get("evicted")),
 ]
 
 
