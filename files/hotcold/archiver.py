@@ -11,18 +11,25 @@ A pass reads as four steps:
   record  counters, the open hours' indexes (indexes.OpenHours), the live playlist memory
           (playlist.LiveSegments)
 
-When the SD cannot take files, sdstate.SdState drops what must leave RAM and retries the SD.
+A full card first gives up its oldest archived hours (evict.Evictor, down to ``evict_floor_hours``).
+When the SD cannot take files, they stay in RAM (sdstate.SdState retries the SD on the monotonic clock);
+past the tmpfs high water the oldest are dropped, just enough. A slow card that lets the tmpfs reach
+LAST_RESORT_PERCENT meets the same drop between batches. The loss counters outlive a restart
+(counterfile).
 """
 
+import errno
 import logging
 import os
+import time
 import weakref
 
-from hotcold import policy, sysd, wear
+from hotcold import counterfile, policy, sysd, wear
 from hotcold.clock import Clock
+from hotcold.evict import Evictor, over_mark
 from hotcold.fsutil import ErrorWatch, disk_usage, syncfs, unlink_quiet
 from hotcold.hotfiles import scan
-from hotcold.hours import OLDER, UNSYNCED, HourFolders, hour_key
+from hotcold.hours import OLDER, UNSYNCED, HourFolders, hour_key, hour_start
 from hotcold.indexes import OpenHours
 from hotcold.latest import LatestLink
 from hotcold.layout import HOT_KINDS, METADATA_FILE, layouts
@@ -42,7 +49,12 @@ BATCH_MAX_BYTES = 16 * 1024 * 1024
 
 # unsynced: files set aside to <kind>/unsynced-<day>-<HH>/ after a clock step (hours.HourFolders), kept
 COUNTERS = ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "recovered", "collisions",
-            "unsynced")
+            "unsynced", "evicted")
+
+# A card that takes files, but slower than FFmpeg writes them: past this tmpfs use the oldest files
+# waiting for the SD are dropped (down to the high water) so that FFmpeg never meets ENOSPC. Health
+# says CRIT at the same use.
+LAST_RESORT_PERCENT = 95
 
 
 class DeviceState:
@@ -60,6 +72,7 @@ class DeviceState:
         self.folders = HourFolders(layout, config, clock, self.counters, self.log)
         self.hot_counts = dict.fromkeys(HOT_KINDS, 0)
         self.tmpfs_percent = None
+        self.held = 0  # files that must leave RAM but stay, as the SD cannot take them now
         self.draining = False
         self.missing_logged = False
         self.last_pass = 0.0
@@ -80,6 +93,7 @@ class DeviceState:
             "sd_error": self.sd.error,
             "hot": dict(self.hot_counts),
             "tmpfs_percent": None if self.tmpfs_percent is None else round(self.tmpfs_percent, 1),
+            "held": self.held,
             "last_pass": round(self.last_pass, 3),
             "open_hours": [str(k) for k in self.hours.keys()],
         }
@@ -92,7 +106,11 @@ class Archiver:
         self.cfg = config
         self.tz = config.tz
         self.clock = clock or Clock()
-        self.states = {d: DeviceState(lay, config, self.clock) for d, lay in layouts(config).items()}
+        self.monotonic = time.monotonic  # the SD retry timers (a test sets its own)
+        lays = layouts(config)
+        self.states = {d: DeviceState(lay, config, self.clock) for d, lay in lays.items()}
+        self.evictor = Evictor(lays, config.tz, config.archive.evict_floor_hours, log)
+        self._kept = self._load_counters()
         self.on_progress = None  # called after each batch (the daemon pings the watchdog)
         self.disk_baseline = _disk_baseline(config.base_path, self.now())
         self.sd_watch = _error_watch(config.base_path)
@@ -147,7 +165,9 @@ class Archiver:
         verdict = policy.due(files, self.cfg.hot_limits, mode, state.live.first, self.cfg.archive.segment_margin)
         to_move, gone = self._thin(state, verdict.go)
         gone |= self._commit(state, to_move, mode, now)
-        return self._record(state, files, gone, mode, now)
+        remaining = self._record(state, files, gone, mode, now)
+        self._save_counters()
+        return remaining
 
     def _hot_present(self, state):
         """True if the device's hot folder exists; its absence is logged once until it is back."""
@@ -204,21 +224,73 @@ class Archiver:
     # ------------------------------------------------------------ commit
     def _commit(self, state, files, mode, now):
         """Move ``files`` (oldest first) in bounded batches; return the source paths no longer in RAM.
-        When the SD fails, the rest is dropped (not on a flush: what it cannot move stays in RAM)."""
+        ENOSPC evicts old archive and retries the batch; a slow card meets the last-resort drop
+        between batches; when the SD fails the rest stays in RAM up to the high water (``_hold``).
+        A flush never drops: what it cannot move stays in RAM."""
         flush = mode == FLUSH
+        state.held = 0
         if not files:
             return set()
-        if state.sd.waiting(now, flush):
-            return state.sd.drop(files)
+        if state.sd.waiting(self.monotonic(), flush):
+            return self._hold(state, files, flush)
         gone = set()
-        for start, chunk in _chunks(files):
+        pending = files
+        while pending:
+            if not flush:
+                gone |= self._last_resort(state, pending)
+            pending = [f for f in pending if f.path not in gone]
+            if not pending:
+                break
+            _, chunk = next(_chunks(pending))
             sd_error = self._commit_batch(state, chunk, now, gone)
+            if sd_error is not None and sd_error.errno == errno.ENOSPC and self._evict(state, now):
+                continue  # room was made: the same batch again
             if sd_error is not None:
-                state.sd.failed(sd_error, now)
-                if not flush:
-                    gone |= state.sd.drop([f for f in files[start:] if f.path not in gone])
-                return gone
+                state.sd.failed(sd_error, self.monotonic())
+                return gone | self._hold(state, [f for f in pending if f.path not in gone], flush)
+            pending = pending[len(chunk):]
         return gone
+
+    def _high_water(self):
+        """The tmpfs use (percent) the drops bring a device back under."""
+        return min(self.cfg.archive.high_water_percent, LAST_RESORT_PERCENT)
+
+    def _hold(self, state, files, flush):
+        """Given the files the SD cannot take now (oldest first): they stay in RAM; past the high water
+        the oldest are dropped, just enough to get under it (never on a flush). Return the dropped
+        paths."""
+        usage = None if flush else disk_usage(state.layout.hot)
+        victims = [] if usage is None else over_mark(files, usage[0] * usage[2] / 100.0, usage[0], self._high_water())
+        state.held = len(files) - len(victims)
+        return state.sd.drop(victims) if victims else set()
+
+    def _last_resort(self, state, pending):
+        """Given the files still to move (oldest first): if the tmpfs is LAST_RESORT_PERCENT full (the
+        card is slower than FFmpeg), drop the oldest down to the high water. Return the dropped paths."""
+        usage = disk_usage(state.layout.hot)
+        if usage is None or usage[2] < LAST_RESORT_PERCENT:
+            return set()
+        victims = over_mark(pending, usage[0] * usage[2] / 100.0, usage[0], self._high_water())
+        why = f"tmpfs {usage[2]:.0f}% full, the SD is too slow: last-resort drop"
+        return state.sd.drop(victims, why)
+
+    def _evict(self, state, now):
+        """On ENOSPC, given the device whose batch met it and the time: evict the hour folder
+        evict.choose picks (of any device: they share the card), count and log it. Return True if a
+        folder was evicted."""
+        protected = {(d, hour_start(k, self.tz)) for d, s in self.states.items() for k in s.hours.keys()}
+        try:
+            f = self.evictor.evict_one(now, protected)
+        except OSError as e:
+            log.error("%s: SD full and eviction failed: %s", state.device, e)
+            return False
+        if f is None:
+            return False
+        self.states[f.device].counters["evicted"] += f.files
+        log.warning("%s: SD full: evicted %s/%d of %s (%d file(s), %.1f MB) to make room for %s's footage "
+                    "(the newest %d h are never evicted)", f.device, f.kind, f.hour, f.day, f.files,
+                    f.bytes / 1e6, state.device, self.cfg.archive.evict_floor_hours)
+        return True
 
     def _commit_batch(self, state, chunk, now, gone):
         """Given one batch of hot files, move it durably and record what moved; add the paths that left
@@ -299,6 +371,26 @@ class Archiver:
         state.counters["collisions"] += len(res.collisions)
         if res.meta_error is not None:
             state.counters["errors"] += 1
+
+    # ------------------------------------------------------------ kept counters
+    def _load_counters(self):
+        """Carry the loss counters (counterfile.KEPT) over from the last run; return what is saved."""
+        for dev, kept in counterfile.load(self.cfg.run_dir, log).items():
+            if dev in self.states:
+                self.states[dev].counters.update(kept)
+        return counterfile.kept({d: s.counters for d, s in self.states.items()})
+
+    def _save_counters(self):
+        """Write the loss counters to the run dir if they changed since the last write."""
+        doc = counterfile.kept({d: s.counters for d, s in self.states.items()})
+        if doc == self._kept:
+            return
+        try:
+            counterfile.save(self.cfg.run_dir, doc)
+        except OSError as e:  # counting goes on in memory; the next change tries again
+            log.error("cannot write %s: %s", counterfile.path(self.cfg.run_dir), e)
+            return
+        self._kept = doc
 
     # ------------------------------------------------------------ indexes
     def write_ram_indexes(self, force=False):

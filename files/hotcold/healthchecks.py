@@ -138,7 +138,8 @@ def check_archiver(config, dev, beat, m):
     dstate = beat.doc.get("devices", {}).get(dev) if beat.doc else None
     m["heartbeat_age"] = beat.age
     m["sd_ok"] = None if dstate is None else (1 if dstate.get("sd_ok", True) else 0)
-    for c in ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "collisions", "unsynced"):
+    for c in ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "collisions", "unsynced",
+              "evicted"):
         m[c] = None if dstate is None else dstate.get(c, 0)
     if beat.doc is None:
         return Check(dev, "archiver", CRIT, f"no heartbeat in {heartbeat.path(config.run_dir)}")
@@ -305,6 +306,9 @@ _METRICS = [
     ("hotcold_unsynced_files_total", "counter",
      "Files set aside to <kind>/unsynced-<day>-<HH>/ after a clock step (kept for their retention, not deleted).",
      lambda r, m: m.get("unsynced")),
+    ("hotcold_evicted_files_total", "counter",
+     "Archived files deleted before their retention to make room on a full SD (kept across archiver restarts).",
+     lambda r, m: m.get("evicted")),
 ]
 
 

@@ -2,8 +2,9 @@
 writer's files, then recovers.
 
 While the fault lasts: the archiver keeps running (one process, no crash loop), the tmpfs never
-fills (the writer never sees an error: files beyond the hot limits are dropped, each one logged and
-counted), and ``hotcold health`` says CRIT with the reason. When the card takes files again,
+fills (the writer never sees an error: the files beyond the hot limits stay in RAM up to the tmpfs high
+water, and only past it are the oldest dropped, each one logged and counted; issue 15 defect 5 changed
+this from "dropped at once"), and ``hotcold health`` says CRIT with the reason. When the card takes files again,
 archiving resumes by itself. At the end every file the writer produced is on the SD byte-identical,
 or was dropped and logged; nothing else.
 """
@@ -18,6 +19,7 @@ from record import record, scaled
 
 LIMITS = {"captures": 20, "thumbnails": 20, "segments": 5}
 RESCAN = 2
+HIGH = 50  # the tmpfs high water: a 2x writer reaches it within the bounded fault
 
 
 def sd_state(env, dev="cam1"):
@@ -27,11 +29,12 @@ def sd_state(env, dev="cam1"):
 
 @pytest.mark.reliability
 @pytest.mark.parametrize("fault", ["full", "read-only"])
-def test_sd_fault_drops_and_counts_never_fills_ram_and_recovers(env, daemon, wait_for, fault):
+def test_sd_fault_holds_to_high_water_drops_oldest_never_fills_ram_and_recovers(env, daemon, wait_for, fault):
     hold_s = scaled(20, 120)
     sd = env.sd_ext4(size_mb=64)
     env.add_device("cam1", size="32M")
-    env.write_config(hot_limits=LIMITS, archive={"rescan_seconds": RESCAN, "batch_seconds": 0.25})
+    env.write_config(hot_limits=LIMITS, archive={"rescan_seconds": RESCAN, "batch_seconds": 0.25,
+                                                 "high_water_percent": HIGH})
     d = daemon().start(wait_for)
     pid = d.proc.pid
     writer = Writer(env, ["cam1"], factor=2.0)
@@ -86,8 +89,10 @@ def test_sd_fault_drops_and_counts_never_fills_ram_and_recovers(env, daemon, wai
     archived, dropped = map(int, final[-1])
 
     assert writer.errors == [], f"the writer saw errors: {writer.errors[:5]}"
-    assert sampler.max_percent < 100.0 and sampler.max_count["captures"] <= LIMITS["captures"] + 10, \
-        (sampler.max_percent, sampler.max_count)
+    # RAM holds the files up to the high water and drops just enough beyond it (it used to drop at once, so
+    # the hot counts stayed near the limits): the tmpfs stays near the high water, far from full
+    assert sampler.max_percent < HIGH + 10, (sampler.max_percent, sampler.max_count)
+    assert sampler.max_count["captures"] > LIMITS["captures"] + 10, "RAM held files while the SD failed"
     assert acc["lost"] == [], f"lost (not on the SD, not a logged drop): {acc['lost'][:5]}"
     assert acc["torn"] == [] and acc["duplicated"] == [] and acc["unknown"] == [], acc
     assert acc["in_ram"] == 0, "the clean stop left files in RAM"
@@ -95,7 +100,8 @@ def test_sd_fault_drops_and_counts_never_fills_ram_and_recovers(env, daemon, wai
     assert archived == acc["on_sd"]
     assert acc["on_sd"] + acc["dropped"] == len(produced)
     record("sd_faults", f"SD (64 MB ext4) {'fills up (ENOSPC)' if fault == 'full' else 'remounted read-only (EROFS)'} "
-           f"for {hold_s} s under a 2x writer, then recovers", tried=1, produced=len(produced), lost=0, torn=0,
+           f"for {hold_s} s under a 2x writer (RAM holds to the {HIGH} % high water, then drops the oldest), "
+           "then recovers", tried=1, produced=len(produced), lost=0, torn=0,
            source="tests/reliability/test_sd_faults.py", dropped=dropped, dropped_logged=len(logged),
            archived=archived, writer_errors=0, archiver_restarts=0, health="CRIT " + reason,
            max_tmpfs_percent=round(sampler.max_percent, 1), max_hot=dict(sampler.max_count))

@@ -36,6 +36,7 @@ class ArchiveSettings:
     batch_seconds: float
     segment_margin: int
     high_water_percent: int
+    evict_floor_hours: int
     every_nth: dict
 
 
@@ -251,6 +252,7 @@ def load_data(data, source="<data>"):
             batch_seconds=float(a["batch_seconds"]),
             segment_margin=a["segment_margin"],
             high_water_percent=a["high_water_percent"],
+            evict_floor_hours=a["evict_floor_hours"],
             every_nth=dict(a["every_nth"]),
         ),
         health=HealthSettings(
