@@ -44,7 +44,7 @@ RULES = {
     "user": "(hotcold_user)=",
     "hot_limits": "archiver_hot_limits",
     "retention_hours": "archiver_retention_hours",
-    "archive_numbers": "archiver_archive",
+    "archive_numbers": ("archiver_archive: ", "must be > 0"),
     "health_numbers": "archiver_health: ",
     "percent": "must be at most 100",
     "textfile_path": ".prom",
@@ -75,6 +75,7 @@ RULES = {
     "sd_card_size": "size_gb=",
     "sd_card_cycles": "rated_cycles=",
     "sd_min_life": "(hotcold_sd_min_life_years)=",
+    "evict_floor": "evict_floor_hours=",
 }
 
 # id: (override vars, substrings the failure message must contain: the variable and the value,
@@ -133,6 +134,10 @@ BAD = {
                             ["sd_card_cycles"]),
     "sd_min_life_negative": ({"hotcold_sd_min_life_years": -1}, ["hotcold_sd_min_life_years", "-1"],
                              ["sd_min_life"]),
+    "evict_floor_25": ({"archiver_archive": {"rescan_seconds": 5, "batch_seconds": 0.25, "segment_margin": 2,
+                                             "high_water_percent": 80, "evict_floor_hours": 25,
+                                             "every_nth": {"captures": 1, "thumbnails": 1}}},
+                       ["archiver_archive.evict_floor_hours=25"], ["evict_floor"]),
     "health_minute": ({"health_minute": "*/0"}, ["health_minute", "*/0"], ["health_minute"]),
     "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"],
                     ["listen_port"]),
