@@ -179,7 +179,9 @@ def describe(w):
     pace = f"{p.bytes_per_day / 1e9:.1f} GB" if p.bytes_per_day >= 1e9 else f"{p.bytes_per_day / 1e6:.1f} MB"
     parts = [f"SD {w.disk}: {pace}/day written"]
     if w.hotcold_share is not None:
-        parts.append(f"{w.hotcold_share:.0%} of it hotcold's, amplification {w.amplification:.2f}")
+        parts.append(f"{w.hotcold_share:.0%} of it hotcold's")
+    if w.amplification is not None:
+        parts.append(f"amplification {w.amplification:.2f}")
     parts.append(f"{p.full_card_writes_per_day:.2f} full-card writes/day")
     years = "no end in sight" if p.life_years is None else f"about {p.life_years:,.1f} years"
     parts.append(f"{years} at {w.rated_cycles:,} cycles"

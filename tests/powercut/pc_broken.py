@@ -13,12 +13,12 @@ import hchelpers
 BREAKS = {
     # step 2 gone: the copies are not made durable before they are renamed into place and the RAM
     # copies unlinked (ext4's delayed allocation leaves such files empty after a power cut)
-    "no-syncfs": ("            syncfs(path)\n", "            pass  # BROKEN: syncfs removed\n"),
+    "no-syncfs": ("            sync(path)\n", "            pass  # BROKEN: syncfs removed\n"),
     # step 6 before step 3: the RAM copy is unlinked while the SD copy is still a temp file
-    "unlink-before-rename": ("    # 3. rename into place\n",
+    "unlink-before-rename": ("    renamed = _rename_all(copied, res)\n",
                              "    for it in copied:  # BROKEN: RAM unlink before the rename\n"
                              "        unlink_quiet(it.src)\n"
-                             "    # 3. rename into place\n"),
+                             "    renamed = _rename_all(copied, res)\n"),
 }
 
 

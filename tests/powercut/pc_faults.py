@@ -52,9 +52,10 @@ def remount(path, opts, timeout=10.0):
 
 
 def health(env):
-    """(exit code, the lines of ``hotcold health`` that are not OK)."""
+    """(exit code, the lines of ``hotcold health`` that are not OK; its stderr's end when it printed none)."""
     r = env.cli("health", "--no-textfile")
-    return r.returncode, [ln for ln in r.stdout.splitlines() if "CRIT" in ln or "WARN" in ln][:6]
+    lines = [ln for ln in r.stdout.splitlines() if "CRIT" in ln or "WARN" in ln][:6]
+    return r.returncode, lines or ([r.stderr.strip()[-600:]] if r.returncode else [])
 
 
 def archived_counts(env):

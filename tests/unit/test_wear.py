@@ -124,3 +124,12 @@ def test_health_status_and_textfile_show_the_card_wear(env, wait_for):
     assert f"SD {disk}: " in status.stdout and "full-card writes/day" in status.stdout, status.stdout
     early_line = [ln for ln in early.stdout.splitlines() if " sd wear " in ln][0]
     assert " OK " in early_line and "min only" in early_line, "no verdict on minutes of pace: " + early_line
+
+
+def test_the_wear_line_before_anything_is_archived():
+    """Right after the archiver starts nothing is archived yet: no amplification to show, and no crash."""
+    c = wear.DiskCounters(write_ios=10, bytes_written=4096, flushes=1)
+    w = wear.CardWear(disk="mmcblk0", card_bytes=int(64e9), rated_cycles=1000, counters=c, span=60.0,
+                      archived_bytes=0, projection=wear.project(4096, 60.0, 64e9), emmc=None)
+    line = wear.describe(w)
+    assert line.startswith("SD mmcblk0: ") and "0% of it hotcold's" in line and "amplification" not in line, line
