@@ -30,18 +30,8 @@ if podman image exists "$image"; then
   exit 0
 fi
 
-# The mirror: the first deb URI of this machine's apt sources (deb822 first, then sources.list).
-mirror=""
-if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
-  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-fi
-if [[ -z "$mirror" && -r /etc/apt/sources.list ]]; then
-  mirror=$(awk '$1 == "deb" && $0 !~ /security/ {print ($2 ~ /^\[/ ? $3 : $2); exit}' /etc/apt/sources.list)
-fi
-if [[ -z "$mirror" ]]; then
-  echo "build-test-image: no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list" >&2
-  exit 1
-fi
+# The mirror: the first deb URI of this machine's apt sources.
+mirror=$("$(dirname "$0")/../scripts/debian-mirror.sh")
 
 include=$(grep -v '^\s*#' "$packages_file" | grep -v '^\s*$' | paste -sd, -)
 work=$(mktemp -d /var/tmp/hotcold-image.XXXXXX)

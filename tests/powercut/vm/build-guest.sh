@@ -50,18 +50,8 @@ if [[ -f "$out/root.img" && -f "$out/vmlinuz" && -f "$out/initrd.img" ]]; then
   exit 0
 fi
 
-# The mirror: the first deb URI of this machine's apt sources (deb822 first, then sources.list).
-mirror=""
-if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
-  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-fi
-if [[ -z "$mirror" && -r /etc/apt/sources.list ]]; then
-  mirror=$(awk '$1 == "deb" && $0 !~ /security/ {print ($2 ~ /^\[/ ? $3 : $2); exit}' /etc/apt/sources.list)
-fi
-if [[ -z "$mirror" ]]; then
-  echo "build-guest: no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list" >&2
-  exit 1
-fi
+# The mirror: the first deb URI of this machine's apt sources.
+mirror=$("$(dirname "$0")/../../../scripts/debian-mirror.sh")
 
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/build.XXXXXX")
