@@ -15,6 +15,19 @@ import os
 import time
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+# The archiver's unit hides /proc/sys (ProcSubset=pid) and passes the boot id instead (systemd's %b).
+BOOT_ID_ENV = "HOTCOLD_BOOT_ID"
+
+
+def read_boot_id(environ=None):
+    """The kernel's id of this boot, as 32 lower-case hex digits: from HOTCOLD_BOOT_ID where the unit
+    sets it, else /proc (which writes it with dashes: both forms compare equal after this)."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(BOOT_ID_ENV)
+    if not value:
+        with open(BOOT_ID_PATH, encoding="ascii") as f:
+            value = f.read()
+    return value.strip().replace("-", "").lower()
 
 
 class Clock:
@@ -34,8 +47,7 @@ class Clock:
     def boot_id(self):
         """The kernel's id of this boot (boottime values compare only within one boot)."""
         if self._boot_id is None:
-            with open(BOOT_ID_PATH, encoding="ascii") as f:
-                self._boot_id = f.read().strip()
+            self._boot_id = read_boot_id()
         return self._boot_id
 
     @classmethod

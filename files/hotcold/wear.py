@@ -11,7 +11,10 @@ A card's life is its size times its rated program/erase cycles, divided by what 
 """
 
 import os
+import time
 from dataclasses import dataclass
+
+from hotcold.clock import read_boot_id
 
 SECTOR = 512  # /sys/block/*/stat counts 512-byte sectors on every device
 DAY = 86400.0
@@ -99,26 +102,25 @@ def project(bytes_written, seconds, card_bytes, rated_cycles=DEFAULT_RATED_CYCLE
     return Projection(bytes_per_day=per_day, full_card_writes_per_day=full, life_years=years)
 
 
-def uptime_seconds(proc_root="/proc"):
-    """Seconds since boot: the span over which /sys/block counters were counted."""
-    with open(os.path.join(proc_root, "uptime")) as f:
-        return float(f.read().split()[0])
+def uptime_seconds():
+    """Seconds since boot (CLOCK_BOOTTIME; /proc may be hidden from the archiver): the span over which
+    /sys/block counters were counted."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
-def boot_id(proc_root="/proc"):
+def boot_id():
     """The kernel's id of this boot: /sys counters restart from zero with a new one."""
-    with open(os.path.join(proc_root, "sys", "kernel", "random", "boot_id")) as f:
-        return f.read().strip()
+    return read_boot_id()
 
 
-def snapshot(path, now, sys_root="/sys", proc_root="/proc"):
+def snapshot(path, now, sys_root="/sys"):
     """Given the archive path and the time, return the counters of its disk as a dict for the heartbeat
     (the baseline the pace is measured from), or None where it is on no block device."""
     disk = disk_of(path, sys_root)
     if disk is None:
         return None
     c = read_counters(disk, sys_root)
-    return {"disk": disk, "boot_id": boot_id(proc_root), "time": round(now, 3), "bytes_written": c.bytes_written,
+    return {"disk": disk, "boot_id": boot_id(), "time": round(now, 3), "bytes_written": c.bytes_written,
             "write_ios": c.write_ios, "flushes": c.flushes}
 
 
@@ -153,7 +155,7 @@ class CardWear:
         return self.span >= MIN_SPAN
 
 
-def card_wear(base_path, card, baseline, archived_bytes, now, sys_root="/sys", proc_root="/proc"):
+def card_wear(base_path, card, baseline, archived_bytes, now, sys_root="/sys"):
     """Given the archive path, the config's sd_card, the archiver's baseline snapshot (or None), what it
     archived since, and the time, return the card's CardWear, or None where it is on no block device."""
     disk = disk_of(base_path, sys_root)
@@ -162,11 +164,11 @@ def card_wear(base_path, card, baseline, archived_bytes, now, sys_root="/sys", p
     c = read_counters(disk, sys_root)
     size = int(card.size_gb * 1e9) if card.size_gb else disk_size(disk, sys_root)
     same_boot = (baseline is not None and baseline.get("disk") == disk
-                 and baseline.get("boot_id") == boot_id(proc_root))
+                 and baseline.get("boot_id") == boot_id())
     if same_boot:
         span, written = now - baseline["time"], c.bytes_written - baseline["bytes_written"]
     else:
-        span, written, archived_bytes = uptime_seconds(proc_root), c.bytes_written, None
+        span, written, archived_bytes = uptime_seconds(), c.bytes_written, None
     return CardWear(disk=disk, card_bytes=size, rated_cycles=card.rated_cycles, counters=c, span=span,
                     archived_bytes=archived_bytes, projection=project(written, span, size, card.rated_cycles),
                     emmc=emmc_life(disk, sys_root))
