@@ -29,12 +29,12 @@ NOTES = {
              "half in the main loop) and restarted. After every kill: every file produced so far is in RAM "
              "or on the SD, and every file on the SD is byte-identical (sha256). After the last round: each "
              "file in exactly one place, one metadata record per archived file, no temp file anywhere.",
-    "sd_faults": "The SD card is a 64 MB ext4 filesystem on a loop device. While the fault lasts the "
-                 "archiver drops what does not fit in the hot limits (each drop logged by name and counted), "
-                 "so the tmpfs never fills and FFmpeg never sees an error; `hotcold health` exits 2 with "
-                 "`CRIT ... SD not writable: <errno>`. The card recovers without a restart. Not covered: EIO "
-                 "from a failing card (the test kernel has no device-mapper to inject it); the archiver "
-                 "treats every OSError from the SD the same way (errno in the message).",
+    "sd_faults": "The SD card is a small ext4 filesystem on a loop device. A full card first gives up its "
+                 "oldest archived hours (down to archive.evict_floor_hours); while it cannot take files they "
+                 "stay in RAM up to the tmpfs high water, and only beyond it are the oldest dropped (each drop "
+                 "logged by name and counted), so FFmpeg never sees an error; `hotcold health` exits 2 with "
+                 "`CRIT ... SD not writable: <errno>`. The card recovers without a restart. EIO from a failing "
+                 "card is case 11.",
     "burst": "The plan's limits (100 captures, 100 thumbnails, 10 segments), the roles' default 100M tmpfs, "
              "the default high-water mark (80 %), realistic sizes (capture ~100 KB, thumbnail ~6 KB, "
              "segment ~500 KB). The tmpfs use is sampled every 50 ms.",
