@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -121,13 +120,4 @@ def sha():
 
 @pytest.fixture
 def wait_for():
-    def wait(pred, timeout=10.0, step=0.02, what="condition"):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            v = pred()
-            if v:
-                return v
-            time.sleep(step)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-    return wait
+    return hchelpers.wait_until

@@ -100,7 +100,7 @@ def recover(state_img, sdir, files_dir):
     daemon = Daemon(env)
     ready_s = None
     try:
-        daemon.start(wait_for=pc_run._wait_for)
+        daemon.start(wait_for=hchelpers.wait_until)
         ready_s = time.monotonic() - t0
         problems += probe_resume(env, daemon)
         rc = daemon.stop(timeout=60)

@@ -263,7 +263,7 @@ def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, see
         daemon = Daemon(env)
         writer = Writer(env, devices)
         try:
-            daemon.start(wait_for=_wait_for)
+            daemon.start(wait_for=hchelpers.wait_until)
             writer.start()
             ctx = Ctx(env, daemon, writer, faults, rng, seconds, time.monotonic(), journal)
             info = (scenario or cleanup_midrun)(ctx)
@@ -291,11 +291,3 @@ def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, see
                writer_errors=list(writer.errors))
 
 
-def _wait_for(pred, timeout=10.0, step=0.02, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

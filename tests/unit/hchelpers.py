@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FILES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "files")
@@ -202,3 +203,14 @@ class Env:
         for root, _dirs, files in os.walk(os.path.join(self.base, device)):
             found += [os.path.join(root, f) for f in files if f.endswith(".hctmp")]
         return found
+
+
+def wait_until(pred, timeout=10.0, step=0.02, what="condition"):
+    """Poll ``pred`` until it returns something true (returned), or fail naming ``what`` after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
