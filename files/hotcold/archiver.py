@@ -423,6 +423,7 @@ class Archiver:
     def flush(self):
         """Everything in RAM to the SD, incl. the open hours' indexes. True if RAM is empty."""
         left = self.run_once(FLUSH)
+        self.budget.close(sum(s.counters["archived_bytes"] for s in self.states.values()))
         ok = True
         for dev, rem in left.items():
             n = sum(len(v) for v in rem.values())

@@ -185,6 +185,17 @@ class Budget:
         self._save(now)
         return kinds
 
+    def close(self, archived_total):
+        """Given the bytes all devices archived since the archiver started, count what is new and write the
+        ledger now (a clean stop: the next archiver of this boot goes on from here)."""
+        if not self.on:
+            return
+        self.ledger = count(self.ledger, archived_total - self.seen, self.clock.time(), self.tz,
+                            self.clock.boot_id(), self.clock.boottime())
+        self.seen = archived_total
+        self._saved_at = None
+        self._save(self.clock.time())
+
     def keep(self, device, f, kinds):
         """Given a device, one of its files leaving RAM and the kinds thinned this pass, return False if
         the file is to be thinned (its kind is thinned and its window already has a file)."""

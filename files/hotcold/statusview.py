@@ -95,8 +95,8 @@ def _thinned(d, config):
 def budget_line(b):
     """Given the heartbeat's budget part, return the status line: today's bytes against the pace."""
     state = "thinning " + ", ".join(b["thinning"]) if b.get("thinning") else "full rate"
-    pace = "-" if b.get("pace_bytes") is None else f"{b['pace_bytes'] / 1e9:.2f} GB"
-    return (f"SD budget {b.get('gb_per_day'):g} GB/day: {b.get('spent_bytes', 0) / 1e9:.2f} GB archived today "
+    pace = "-" if b.get("pace_bytes") is None else f"{b['pace_bytes'] / 1e9:.3f} GB"
+    return (f"SD budget {b.get('gb_per_day'):g} GB/day: {b.get('spent_bytes', 0) / 1e9:.3f} GB archived today "
             f"({b.get('day')}), pace {pace}: {state}")
 
 
