@@ -251,8 +251,9 @@ def test_every_bad_variable_is_refused_recorded(bad_runs):
 @pytest.mark.parametrize(
     "var_files",
     [(DEMO_VARS,), (PRODUCTION_VARS,),
-     (PRODUCTION_VARS, PRODUCTION_VARS.parent.parent / "host_vars" / "capture-pi-03.yml")],
-    ids=["demo", "production", "production-host-vars"],
+     (PRODUCTION_VARS, PRODUCTION_VARS.parent.parent / "host_vars" / "capture-pi-03.yml"),
+     (PRODUCTION_VARS, ROOT / "inventory" / "presets" / "sd-saver.yml")],
+    ids=["demo", "production", "production-host-vars", "production-sd-saver"],
 )
 def test_shipped_inventories_pass_the_preflight(tmp_path, var_files):
     proc, report = run_site(tmp_path, "shipped", {}, ["--tags", "preflight"], var_files=var_files)
