@@ -8,6 +8,7 @@ back at the full rate; a second seed far ahead thins thumbnails too, never segme
 What health's textfile and `hotcold status` show is read from the real CLI.
 """
 
+import json
 import os
 import re
 
@@ -103,6 +104,10 @@ def test_ahead_of_the_pace_captures_thin_and_the_full_rate_returns_under_it(env)
     assert f'hotcold_thinned_total{{device="cam1",kind="captures"}} {c["thinned_captures"]}\n' in prom
     assert 'hotcold_thinned_total{device="cam1",kind="thumbnails"} 0\n' in prom
     assert "hotcold_budget_thinned_kinds 1\n" in prom
+    doc = json.loads(env.cli("health", "--json", now=clock.now).stdout)
+    assert doc["devices"]["cam1"]["kinds"]["captures"]["thinned"] == c["thinned_captures"]
+    assert doc["devices"]["cam1"]["kinds"]["segments"]["thinned"] == 0
+    assert doc["budget"]["thinning"] == ["captures"] and doc["budget"]["gb_per_day"] == GB_PER_DAY
     status = env.cli("status", now=clock.now).stdout
     assert f"thinned {c['thinned_captures']} ({c['thinned_captures']} captures)" in status, status
     assert re.search(r"SD budget 0.432 GB/day: 0.2\d\d GB archived today \(2025-12-02\), pace 0.2\d\d GB: "
