@@ -31,7 +31,7 @@ def rendered_archive(inventory):
 
 CASES = {
     "default": ({}, None, ("captures", "thumbnails"), {"captures": 10, "thumbnails": 1, "segments": 2}),
-    "sd-saver preset": (yaml.safe_load(PRESET.read_text()), 110, ("captures", "thumbnails"),
+    "sd-saver preset": (yaml.safe_load(PRESET.read_text()), 130, ("captures", "thumbnails"),
                         {"captures": 60, "thumbnails": 2, "segments": 2}),
     "one interval": ({"hotcold_sd_budget_gb_per_day": 3.5, "hotcold_sd_budget_min_interval": 30,
                       "hotcold_sd_budget_order": ["thumbnails", "segments"]}, 3.5, ("thumbnails", "segments"),
