@@ -204,7 +204,7 @@ class Archiver:
         Return (files to move, paths no longer in RAM)."""
         to_move = []
         gone = set()
-        thin = self.budget.thin_now(sum(s.counters["archived_bytes"] for s in self.states.values()))
+        thin = self.budget.thin_now(self._archived_bytes())
         for f in files:
             nth = self.cfg.archive.every_nth.get(f.kind, 1)
             if nth > 1 and f.number % nth:
@@ -218,6 +218,10 @@ class Archiver:
                 state.counters[counter] += 1
             gone.add(f.path)
         return to_move, gone
+
+    def _archived_bytes(self):
+        """The bytes all devices archived since the archiver started (the SD wear budget counts them)."""
+        return sum(s.counters["archived_bytes"] for s in self.states.values())
 
     def _record(self, state, files, gone, mode, now):
         """Given the scanned files and the paths that left RAM, record the pass: RAM counts, the live
@@ -423,7 +427,7 @@ class Archiver:
     def flush(self):
         """Everything in RAM to the SD, incl. the open hours' indexes. True if RAM is empty."""
         left = self.run_once(FLUSH)
-        self.budget.close(sum(s.counters["archived_bytes"] for s in self.states.values()))
+        self.budget.close(self._archived_bytes())
         ok = True
         for dev, rem in left.items():
             n = sum(len(v) for v in rem.values())
