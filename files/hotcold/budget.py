@@ -172,17 +172,14 @@ class Budget:
         ledger and return the kinds to thin this pass (() when the budget is off or under its pace)."""
         if not self.on:
             return ()
-        now = self.clock.time()
-        self.ledger = count(self.ledger, archived_total - self.seen, now, self.tz, self.clock.boot_id(),
-                            self.clock.boottime())
-        self.seen = archived_total
+        now = self._count(archived_total)
         _, start, end = day_span(now, self.tz)
         self.pace_bytes = pace(self.bytes_per_day, (now - start) / (end - start))
         kinds = kinds_to_thin(self.ledger.spent, self.pace_bytes, allowance(self.bytes_per_day),
                               self.settings.order)
         self._log_change(kinds)
         self.thinning = kinds
-        self._save(now)
+        self._save()
         return kinds
 
     def close(self, archived_total):
@@ -190,11 +187,18 @@ class Budget:
         ledger now (a clean stop: the next archiver of this boot goes on from here)."""
         if not self.on:
             return
-        self.ledger = count(self.ledger, archived_total - self.seen, self.clock.time(), self.tz,
-                            self.clock.boot_id(), self.clock.boottime())
-        self.seen = archived_total
+        self._count(archived_total)
         self._saved_at = None
-        self._save(self.clock.time())
+        self._save()
+
+    def _count(self, archived_total):
+        """Given the bytes all devices archived since the archiver started, add the new ones to today's
+        ledger; return the wall-clock time they were counted at."""
+        now = self.clock.time()
+        self.ledger = count(self.ledger, archived_total - self.seen, now, self.tz, self.clock.boot_id(),
+                            self.clock.boottime())
+        self.seen = archived_total
+        return now
 
     def keep(self, device, f, kinds):
         """Given a device, one of its files leaving RAM and the kinds thinned this pass, return False if
@@ -228,7 +232,7 @@ class Budget:
         self.log.warning("SD budget %g GB/day: %.3f GB archived today, ahead of the pace (%.3f GB): thinning %s",
                          self.settings.gb_per_day, spent, p, every)
 
-    def _save(self, now):
+    def _save(self):
         """Write the ledger when SAVE_SECONDS have passed since the last write (real time)."""
         boot = self.clock.boottime()
         if self._saved_at is not None and boot - self._saved_at < SAVE_SECONDS:
