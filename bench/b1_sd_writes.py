@@ -9,7 +9,7 @@ ext4 loop-device "SD", from the same writer sizes:
   (a) direct   the writer's tree straight on the SD (FFmpeg with no RAM tier)
   (b) plan     tmpfs + the plan's own archiver (baseline_archiver.py: shutil.move every 5 s, no fsync)
   (c) hotcold  tmpfs + hotcold's defaults
-  (d) saver    tmpfs + the documented SD saver preset (files/README.md)
+  (d) saver    tmpfs + the SD saver preset, read from inventory/presets/sd-saver.yml (README.md)
   (e) limit    the bytes (c) archived, written once as one file in the largest I/O the device takes
                (max_sectors_kb, O_DIRECT), then one flush: the physical limit of the file layout
 
@@ -58,12 +58,25 @@ NUMBER_EPOCH = 1704067200  # as the capture role (_capture_number_epoch)
 SIZE_SECONDS = 12
 CARD_BYTES = 64e9
 RATED_CYCLES = wear.DEFAULT_RATED_CYCLES
-SAVER = {"every_nth": {"captures": 2, "thumbnails": 5}, "archive": {"batch_seconds": 10.0, "rescan_seconds": 10.0}}
+PRESET = os.path.join(os.path.dirname(BENCH), "inventory", "presets", "sd-saver.yml")  # mode (d)
 MODES = ["direct", "plan", "hotcold", "saver"]
 LABELS = {"direct": "(a) direct: writer -> SD", "plan": "(b) plan's archiver: tmpfs, shutil.move every 5 s",
           "hotcold": "(c) hotcold defaults", "saver": "(d) SD saver preset", "limit": "(e) physical limit"}
 MEDIA = {"captures": re.compile(r"^capture_\d+\.jpg$"), "thumbnails": re.compile(r"^capture_\d+_thumbnail\.jpg$"),
          "segments": re.compile(r"^segment_\d+\.ts$")}
+
+
+def saver_config(path=PRESET):
+    """Given the SD saver preset (inventory variables), return the archiver config it renders: the
+    ``archive`` section with the wear budget, as roles/archiver writes it."""
+    import yaml
+
+    with open(path, encoding="utf-8") as f:
+        p = yaml.safe_load(f)
+    budget = {"gb_per_day": p["hotcold_sd_budget_gb_per_day"], "order": p["hotcold_sd_budget_order"],
+              "min_interval_seconds": p["hotcold_sd_budget_min_interval"]}
+    archive = {k: v for k, v in p["archiver_archive"].items() if k != "every_nth"}
+    return {"every_nth": p["archiver_archive"]["every_nth"], "archive": {**archive, "budget": budget}}
 
 
 def ffmpeg_cmd(hots, seconds):
@@ -171,7 +184,7 @@ def _start_archiver(wd, mode, base):
                      env=runtime_env())
         return proc, err
     run_dir = os.path.join(wd, f"run-{mode}")
-    extra = SAVER if mode == "saver" else {}
+    extra = saver_config() if mode == "saver" else {}
     cfg = write_config(os.path.join(wd, f"hotcold-{mode}.json"), base, DEVICES, run_dir,
                        every_nth=extra.get("every_nth"), extra_archive=extra.get("archive"))
     proc = spawn(hotcold_cmd(cfg, "archive"), f"hotcold archiver ({mode})", env=runtime_env(), stderr=err)

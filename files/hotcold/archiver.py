@@ -25,6 +25,7 @@ import time
 import weakref
 
 from hotcold import counterfile, policy, sysd, wear
+from hotcold.budget import Budget
 from hotcold.clock import Clock
 from hotcold.evict import Evictor, over_mark
 from hotcold.fsutil import ErrorWatch, disk_usage, syncfs, unlink_quiet
@@ -48,8 +49,9 @@ BATCH_MAX = 400
 BATCH_MAX_BYTES = 16 * 1024 * 1024
 
 # unsynced: files set aside to <kind>/unsynced-<day>-<HH>/ after a clock step (hours.HourFolders), kept
+# thinned_<kind>: files the SD wear budget deleted instead of archiving (budget.py)
 COUNTERS = ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "recovered", "collisions",
-            "unsynced", "evicted")
+            "unsynced", "evicted", *(f"thinned_{k}" for k in HOT_KINDS))
 
 # A card that takes files, but slower than FFmpeg writes them: past this tmpfs use the oldest files
 # waiting for the SD are dropped (down to the high water) so that FFmpeg never meets ENOSPC. Health
@@ -110,6 +112,7 @@ class Archiver:
         lays = layouts(config)
         self.states = {d: DeviceState(lay, config, self.clock) for d, lay in lays.items()}
         self.evictor = Evictor(lays, config.tz, config.archive.evict_floor_hours, log)
+        self.budget = Budget(config.archive.budget, config.tz, self.clock, config.run_dir, log)
         self._kept = self._load_counters()
         self.on_progress = None  # called after each batch (the daemon pings the watchdog)
         self.disk_baseline = _disk_baseline(config.base_path, self.now())
@@ -196,19 +199,29 @@ class Archiver:
         return mode
 
     def _thin(self, state, files):
-        """Given the files that leave RAM (oldest first), delete those the every_nth SD saver skips.
+        """Given the files that leave RAM (oldest first), delete those the every_nth SD saver skips and,
+        while the archive runs ahead of the SD wear budget's pace, those it thins (budget.py).
         Return (files to move, paths no longer in RAM)."""
         to_move = []
         gone = set()
+        thin = self.budget.thin_now(self._archived_bytes())
         for f in files:
             nth = self.cfg.archive.every_nth.get(f.kind, 1)
             if nth > 1 and f.number % nth:
-                if unlink_quiet(f.path):
-                    state.counters["skipped"] += 1
-                gone.add(f.path)
+                counter = "skipped"
+            elif not self.budget.keep(state.device, f, thin):
+                counter = f"thinned_{f.kind}"
             else:
                 to_move.append(f)
+                continue
+            if unlink_quiet(f.path):
+                state.counters[counter] += 1
+            gone.add(f.path)
         return to_move, gone
+
+    def _archived_bytes(self):
+        """The bytes all devices archived since the archiver started (the SD wear budget counts them)."""
+        return sum(s.counters["archived_bytes"] for s in self.states.values())
 
     def _record(self, state, files, gone, mode, now):
         """Given the scanned files and the paths that left RAM, record the pass: RAM counts, the live
@@ -414,6 +427,7 @@ class Archiver:
     def flush(self):
         """Everything in RAM to the SD, incl. the open hours' indexes. True if RAM is empty."""
         left = self.run_once(FLUSH)
+        self.budget.close(self._archived_bytes())
         ok = True
         for dev, rem in left.items():
             n = sum(len(v) for v in rem.values())
@@ -430,6 +444,7 @@ class Archiver:
             "started": round(started, 3),
             "devices": {d: state.summary() for d, state in self.states.items()},
             "sd_disk": self.disk_baseline,
+            "budget": self.budget.summary(),
         }
 
     def status_line(self):

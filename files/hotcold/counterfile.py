@@ -1,6 +1,7 @@
 """The loss counters that survive an archiver restart: ``<run_dir>/counters.json``.
 
-``dropped``, ``evicted`` and ``collisions`` count footage lost or renamed on purpose; an alert on them
+``dropped``, ``evicted``, ``collisions`` and ``thinned_<kind>`` (the SD wear budget, budget.py) count
+footage lost, renamed or thinned on purpose; an alert on them
 must not vanish because systemd restarted the archiver, and Prometheus must see a counter, not a reset.
 So they are written (atomically) whenever they change and read back at start:
 ``{"devices": {name: {"dropped": n, "evicted": n, "collisions": n}}}``. ``run_dir`` is a tmpfs on hosts:
@@ -14,7 +15,7 @@ import os
 from hotcold.fsutil import atomic_write
 
 FILE = "counters.json"
-KEPT = ("dropped", "evicted", "collisions")
+KEPT = ("dropped", "evicted", "collisions", "thinned_captures", "thinned_thumbnails", "thinned_segments")
 
 
 def path(run_dir):

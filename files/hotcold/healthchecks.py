@@ -141,6 +141,8 @@ def check_archiver(config, dev, beat, m):
     for c in ("archived", "archived_bytes", "dropped", "skipped", "expired", "errors", "collisions", "unsynced",
               "evicted"):
         m[c] = None if dstate is None else dstate.get(c, 0)
+    m["thinned"] = None if dstate is None else {k: dstate.get(f"thinned_{k}", 0) for k in HOT_KINDS}
+    m["budget"] = beat.doc.get("budget") if beat.doc else None
     if beat.doc is None:
         return Check(dev, "archiver", CRIT, f"no heartbeat in {heartbeat.path(config.run_dir)}")
     if beat.age > h.heartbeat_max_age_seconds or not beat.alive:
@@ -348,6 +350,8 @@ def render_textfile(results, now, config=None):
         for r in results:
             for kind in HOT_KINDS:
                 lines.append(f'{name}{{device="{r.device}",kind="{kind}"}} {expected_hot(config, kind)}')
+    lines.extend(_thinned_lines(results))
+    lines.extend(_budget_lines(results))
     lines.extend(_wear_lines(results, config))
     lines.extend(_build_info_lines())
     lines.append("# HELP hotcold_health_check_timestamp_seconds When hotcold health last ran.")
@@ -364,6 +368,39 @@ def _check_lines(results):
              f"# TYPE {name} gauge"]
     for r in results:
         lines.extend(f'{name}{{device="{c.device}",check="{c.key}"}} {c.state}' for c in r.checks)
+    return lines
+
+
+def _thinned_lines(results):
+    """hotcold_thinned_total{device,kind}: files the SD wear budget deleted instead of archiving."""
+    name = "hotcold_thinned_total"
+    lines = [f"# HELP {name} Files deleted instead of archived to keep the SD wear budget's pace "
+             "(kept across archiver restarts).", f"# TYPE {name} counter"]
+    samples = [f'{name}{{device="{r.device}",kind="{k}"}} {n}' for r in results
+               for k, n in (r.metrics.get("thinned") or {}).items()]
+    return lines + samples if samples else []
+
+
+def _budget_lines(results):
+    """The SD wear budget's state, once per host (the devices share the card): today's archived bytes, the
+    pace, the budget and how many kinds are thinned now. Nothing when the budget is off."""
+    b = next((r.metrics["budget"] for r in results if r.metrics.get("budget")), None)
+    if b is None:
+        return []
+    metrics = [
+        ("hotcold_budget_spent_bytes", "Bytes archived today (local day), for the SD wear budget.",
+         b.get("spent_bytes")),
+        ("hotcold_budget_pace_bytes", "Bytes the SD wear budget allows by now (budget x elapsed day + 15 min).",
+         b.get("pace_bytes")),
+        ("hotcold_budget_bytes_per_day", "The SD wear budget (archive.budget.gb_per_day) in bytes.",
+         None if b.get("gb_per_day") is None else b["gb_per_day"] * 1e9),
+        ("hotcold_budget_thinned_kinds", "Kinds the archiver thins now to keep the budget's pace (0: full rate).",
+         len(b.get("thinning") or [])),
+    ]
+    lines = []
+    for name, help_, value in metrics:
+        if value is not None:
+            lines += [f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {_fmt(value)}"]
     return lines
 
 
@@ -417,6 +454,7 @@ def health_document(config, results, doc, now):
         "archiver": _archiver_json(config, doc, now),
         "devices": {r.device: _device_json(r) for r in results},
         "sd_wear": None if card is None else _wear_json(card, config.health.sd_min_life_years),
+        "budget": None if doc is None else doc.get("budget"),
     }
 
 

@@ -72,11 +72,32 @@ def render(config, now):
         d = (beat or {}).get("devices", {}).get(dev) or {}
         dropped = d.get("dropped", "-")
         extra = "" if d.get("sd_ok", True) else f"  SD FAILING: {d.get('sd_error')}"
-        lines.append(f"{'':<{w}} capture {cap} · tmpfs {tmpfs} · SD free {sdfree} · dropped {dropped}{extra}")
+        lines.append(f"{'':<{w}} capture {cap} · tmpfs {tmpfs} · SD free {sdfree} · dropped {dropped}"
+                     f"{_thinned(d, config)}{extra}")
+    if (beat or {}).get("budget"):
+        lines += ["", budget_line(beat["budget"])]
     card = card_wear(config, beat, now)
     if card is not None:
         lines += [""] + textwrap.wrap(wear.describe(card), 100, subsequent_indent="  ")
     return "\n".join(lines) + "\n"
+
+
+def _thinned(d, config):
+    """The device line's part for the SD wear budget: ' · thinned <n> (<per kind>)' when the budget is on
+    or anything was thinned, else ''."""
+    per_kind = {k: d.get(f"thinned_{k}", 0) for k in HOT_KINDS}
+    if config.archive.budget.gb_per_day is None and not any(per_kind.values()):
+        return ""
+    detail = ", ".join(f"{n} {k}" for k, n in per_kind.items() if n)
+    return f" · thinned {sum(per_kind.values())}" + (f" ({detail})" if detail else "")
+
+
+def budget_line(b):
+    """Given the heartbeat's budget part, return the status line: today's bytes against the pace."""
+    state = "thinning " + ", ".join(b["thinning"]) if b.get("thinning") else "full rate"
+    pace = "-" if b.get("pace_bytes") is None else f"{b['pace_bytes'] / 1e9:.3f} GB"
+    return (f"SD budget {b.get('gb_per_day'):g} GB/day: {b.get('spent_bytes', 0) / 1e9:.3f} GB archived today "
+            f"({b.get('day')}), pace {pace}: {state}")
 
 
 def document(config, now, evaluated=None):
@@ -93,6 +114,7 @@ def document(config, now, evaluated=None):
         out["devices"][r.device]["kinds"] = {
             kind: {"ram": ram.get(kind), "keep": expected_hot(config, kind),
                    "archived_this_hour": _archived(lay.kind_dir(kind), kind, key.hour, key.day),
-                   "archived": _archived(lay.kind_dir(kind), kind)}
+                   "archived": _archived(lay.kind_dir(kind), kind),
+                   "thinned": (r.metrics.get("thinned") or {}).get(kind)}
             for kind in HOT_KINDS}
     return out

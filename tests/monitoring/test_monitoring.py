@@ -32,7 +32,10 @@ def healthy_host(env, now):
     os.makedirs(env.run_dir, exist_ok=True)
     counters = {"archived": 10, "dropped": 1, "skipped": 2, "expired": 3, "errors": 4, "sd_ok": True}
     with open(os.path.join(env.run_dir, "archiver.json"), "w") as f:
-        json.dump({"pid": os.getpid(), "time": now, "started": now - 60, "devices": {"cam1": counters}}, f)
+        budget = {"gb_per_day": 100, "day": "2026-01-01", "spent_bytes": 41 * 10**9, "pace_bytes": 40 * 10**9,
+                  "thinning": ["captures"]}
+        json.dump({"pid": os.getpid(), "time": now, "started": now - 60, "devices": {"cam1": counters},
+                   "budget": budget}, f)
 
 
 @pytest.fixture

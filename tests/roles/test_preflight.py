@@ -76,6 +76,9 @@ RULES = {
     "sd_card_cycles": "rated_cycles=",
     "sd_min_life": "(hotcold_sd_min_life_years)=",
     "evict_floor": "evict_floor_hours=",
+    "sd_budget": "(hotcold_sd_budget_gb_per_day)=",
+    "sd_budget_order": "(hotcold_sd_budget_order)=",
+    "sd_budget_interval": "(hotcold_sd_budget_min_interval)",
 }
 
 # id: (override vars, substrings the failure message must contain: the variable and the value,
@@ -138,6 +141,21 @@ BAD = {
                                              "high_water_percent": 80, "evict_floor_hours": 25,
                                              "every_nth": {"captures": 1, "thumbnails": 1}}},
                        ["archiver_archive.evict_floor_hours=25"], ["evict_floor"]),
+    "sd_budget_zero": ({"hotcold_sd_budget_gb_per_day": 0}, ["hotcold_sd_budget_gb_per_day", "=0"], ["sd_budget"]),
+    "sd_budget_negative": ({"hotcold_sd_budget_gb_per_day": -2.5}, ["hotcold_sd_budget_gb_per_day", "=-2.5"],
+                           ["sd_budget"]),
+    "sd_budget_text": ({"hotcold_sd_budget_gb_per_day": "lots"}, ["hotcold_sd_budget_gb_per_day", '"lots"'],
+                       ["sd_budget"]),
+    "sd_budget_order_unknown_kind": ({"hotcold_sd_budget_order": ["captures", "frames"]},
+                                     ["hotcold_sd_budget_order", '["captures", "frames"]'], ["sd_budget_order"]),
+    "sd_budget_order_twice": ({"hotcold_sd_budget_order": ["captures", "captures"]},
+                              ["hotcold_sd_budget_order", '["captures", "captures"]'], ["sd_budget_order"]),
+    "sd_budget_interval_zero": ({"hotcold_sd_budget_min_interval": {"captures": 0}},
+                                ["hotcold_sd_budget_min_interval", "captures=0"], ["sd_budget_interval"]),
+    "sd_budget_interval_unknown_kind": ({"hotcold_sd_budget_min_interval": {"frames": 5}},
+                                        ["hotcold_sd_budget_min_interval", "frames=5"], ["sd_budget_interval"]),
+    "sd_budget_interval_one_bad_value": ({"hotcold_sd_budget_min_interval": -1},
+                                         ["hotcold_sd_budget_min_interval", "=-1"], ["sd_budget_interval"]),
     "health_minute": ({"health_minute": "*/0"}, ["health_minute", "*/0"], ["health_minute"]),
     "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"],
                     ["listen_port"]),
@@ -233,8 +251,9 @@ def test_every_bad_variable_is_refused_recorded(bad_runs):
 @pytest.mark.parametrize(
     "var_files",
     [(DEMO_VARS,), (PRODUCTION_VARS,),
-     (PRODUCTION_VARS, PRODUCTION_VARS.parent.parent / "host_vars" / "capture-pi-03.yml")],
-    ids=["demo", "production", "production-host-vars"],
+     (PRODUCTION_VARS, PRODUCTION_VARS.parent.parent / "host_vars" / "capture-pi-03.yml"),
+     (PRODUCTION_VARS, ROOT / "inventory" / "presets" / "sd-saver.yml")],
+    ids=["demo", "production", "production-host-vars", "production-sd-saver"],
 )
 def test_shipped_inventories_pass_the_preflight(tmp_path, var_files):
     proc, report = run_site(tmp_path, "shipped", {}, ["--tags", "preflight"], var_files=var_files)

@@ -31,6 +31,13 @@ def schema():
 
 
 @dataclass(frozen=True)
+class BudgetSettings:
+    gb_per_day: float | None  # None: no wear budget
+    order: tuple  # the kinds thinned in turn when ahead of the pace
+    min_interval_seconds: dict  # a thinned kind keeps one file per this many seconds
+
+
+@dataclass(frozen=True)
 class ArchiveSettings:
     rescan_seconds: float
     batch_seconds: float
@@ -38,6 +45,7 @@ class ArchiveSettings:
     high_water_percent: int
     evict_floor_hours: int
     every_nth: dict
+    budget: BudgetSettings
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,10 @@ def _translate(err):
         why = f"must be <= {err.validator_value}"
     elif v == "exclusiveMinimum":
         why = f"must be > {err.validator_value}"
+    elif v == "enum":
+        why = "must be one of " + ", ".join(str(x) for x in err.validator_value)
+    elif v == "uniqueItems":
+        why = "must not list a kind twice"
     elif v == "minItems":
         why = f"must list at least {err.validator_value} item(s)"
     elif v == "minLength":
@@ -254,6 +266,7 @@ def load_data(data, source="<data>"):
             high_water_percent=a["high_water_percent"],
             evict_floor_hours=a["evict_floor_hours"],
             every_nth=dict(a["every_nth"]),
+            budget=_budget(a["budget"]),
         ),
         health=HealthSettings(
             sd_min_life_years=float(h["sd_min_life_years"]),
@@ -268,6 +281,13 @@ def load_data(data, source="<data>"):
         source=source,
         raw=data,
     )
+
+
+def _budget(b):
+    """Given the validated ``archive.budget`` mapping, return its BudgetSettings."""
+    gb = b["gb_per_day"]
+    return BudgetSettings(gb_per_day=None if gb is None else float(gb), order=tuple(b["order"]),
+                          min_interval_seconds={k: float(v) for k, v in b["min_interval_seconds"].items()})
 
 
 def load_config(path):
