@@ -119,33 +119,27 @@ class Env:
 
         return load_data(self.config_data(**over))
 
-    def cli(self, *args, now=None, env=None, timeout=60, check=None):
+    def command(self, *args, env=None):
+        """(argv, environment) of ``python3 -m hotcold --config <this tree's config> args``: the runtime
+        from files/, logging to stderr (no systemd notify/journal variables), ``env`` on top."""
         e = dict(os.environ)
         e["PYTHONPATH"] = FILES
-        e.pop("NOTIFY_SOCKET", None)
-        e.pop("JOURNAL_STREAM", None)
-        e.pop("INVOCATION_ID", None)
-        if now is not None:
-            e["HOTCOLD_NOW"] = str(now)
-        if env:
-            e.update(env)
+        for k in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "INVOCATION_ID"):
+            e.pop(k, None)
+        e.update(env or {})
         cfg = self.cfg_path or self.write_config()
-        r = subprocess.run([PYTHON, "-m", "hotcold", "--config", cfg, *args], capture_output=True, text=True,
-                           env=e, timeout=timeout)
+        return [PYTHON, "-m", "hotcold", "--config", cfg, *args], e
+
+    def cli(self, *args, now=None, env=None, timeout=60, check=None):
+        argv, e = self.command(*args, env={**({"HOTCOLD_NOW": str(now)} if now is not None else {}), **(env or {})})
+        r = subprocess.run(argv, capture_output=True, text=True, env=e, timeout=timeout)
         if check is not None:
             assert r.returncode == check, (r.returncode, r.stdout, r.stderr)
         return r
 
     def popen(self, *args, env=None, **kw):
-        e = dict(os.environ)
-        e["PYTHONPATH"] = FILES
-        e.pop("NOTIFY_SOCKET", None)
-        e.pop("JOURNAL_STREAM", None)
-        e.pop("INVOCATION_ID", None)
-        if env:
-            e.update(env)
-        cfg = self.cfg_path or self.write_config()
-        return subprocess.Popen([PYTHON, "-m", "hotcold", "--config", cfg, *args], env=e, **kw)
+        argv, e = self.command(*args, env=env)
+        return subprocess.Popen(argv, env=e, **kw)
 
     def archived_files(self, device):
         """{name: path} of every archived media file of a device (any hour folder)."""
