@@ -31,12 +31,12 @@ from common import (
     RES,
     RUNTIME_PATH,
     SYS_PYTHON,
-    LoopSD,
     Section,
     fmt,
     fmt_ratio,
     hotcold_cmd,
     log,
+    loop_sd,
     mount_tmpfs,
     ratio,
     runtime_env,
@@ -196,7 +196,7 @@ def _measure(seconds):
     wd = workdir()
     sizes = measure_sizes(wd)
     sd_mb = int(seconds * len(DEVICES) * 1.5) + 600
-    sds = {m: LoopSD(wd, sd_mb, name=f"sd-{m}") for m in MODES + ["limit"]}
+    sds = {m: loop_sd(wd, sd_mb, name=f"sd-{m}") for m in MODES + ["limit"]}
     for m in MODES:
         for dev in DEVICES:
             hot = os.path.join(sds[m].mnt, dev, "hot")

@@ -24,12 +24,12 @@ from common import (
     RES,
     RUNTIME_PATH,
     SYS_PYTHON,
-    LoopSD,
     Section,
     fmt,
     fmt_ratio,
     hotcold_cmd,
     log,
+    loop_sd,
     median,
     mount_tmpfs,
     pct,
@@ -119,7 +119,7 @@ def _one_run(which, ndev, seconds, window, late):
     size_mb = int(ndev * 0.75 * (seconds + DRAIN + 80) * 1.3) + 300
     if late:
         size_mb += ndev * 100
-    sd = LoopSD(wd, size_mb, inodes=(ndev * (LATE_THUMBS + LATE_SEGMENTS + 2000) + 100_000) if late else None)
+    sd = loop_sd(wd, size_mb, inodes=(ndev * (LATE_THUMBS + LATE_SEGMENTS + 2000) + 100_000) if late else None)
     base = sd.mnt
     devices = [f"cam{i:02d}" for i in range(ndev)]
     for dev in devices:

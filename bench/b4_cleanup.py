@@ -23,13 +23,13 @@ from common import (
     RES,
     RUNTIME_PATH,
     SYS_PYTHON,
-    LoopSD,
     Section,
     drop_caches,
     fmt,
     fmt_ratio,
     hotcold_cmd,
     log,
+    loop_sd,
     median,
     ratio,
     runtime_env,
@@ -85,7 +85,7 @@ def run(quick, args):
     mark = RES.mark()
     try:
         wd = workdir()
-        sd = LoopSD(wd, 2048)
+        sd = loop_sd(wd, 2048)
         base = sd.mnt
         now = time.time()
         hour = datetime.fromtimestamp(now, timezone.utc).hour

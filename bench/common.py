@@ -20,6 +20,13 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(REPO, "bench")
+# testsupport (the writer, the SD and RAM mounts, the config writer) is shared with the tests, at the repo root.
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import testsupport.config  # noqa: E402
+from testsupport.mounts import LoopSD, Tmpfs  # noqa: E402
+
 RUNTIME_PATH = os.path.join(REPO, "files")
 # Debian's python3: the runtime's dependencies (python3-yaml, -jsonschema, -pyinotify) live there.
 SYS_PYTHON = "/usr/bin/python3"
@@ -110,60 +117,19 @@ def workdir(prefix="hotcold-bench-"):
     return d
 
 
-def _umount(path):
-    for _attempt in range(20):
-        r = run(["umount", path], check=False)
-        if r.returncode == 0 or "not mounted" in r.stderr:
-            return
-        time.sleep(0.25)
-    run(["umount", "-l", path], check=False)
-
-
 def mount_tmpfs(path, size="100M"):
-    os.makedirs(path, exist_ok=True)
-    run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755,nodev,nosuid,noexec", "tmpfs", path])
-    return RES.push(f"umount {path}", lambda: _umount(path))
+    """A tmpfs at path (a device's RAM), unmounted at the end."""
+    t = Tmpfs(path, size, opts="mode=0755,nodev,nosuid,noexec")
+    return RES.push(f"umount {path}", t.close)
 
 
-class LoopSD:
-    """ext4 on a loop device: the "SD card". Counters from /sys/block/loopN/stat."""
-
-    def __init__(self, parent, size_mb, name="sd", inodes=None):
-        self.image = os.path.join(parent, f"{name}.img")
-        self.mnt = os.path.join(parent, name)
-        with open(self.image, "wb") as f:
-            f.truncate(size_mb * 1024 * 1024)
-        self.dev = run(["losetup", "--find", "--show", self.image]).stdout.strip()
-        RES.push(f"losetup -d {self.dev}", lambda dev=self.dev: run(["losetup", "-d", dev], check=False))
-        # No lazy init: ext4lazyinit would write in the background during the measurement.
-        run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"]
-            + (["-N", str(inodes)] if inodes else []) + [self.dev])
-        os.makedirs(self.mnt, exist_ok=True)
-        run(["mount", "-t", "ext4", self.dev, self.mnt])
-        self._umount_token = RES.push(f"umount {self.mnt}", lambda: _umount(self.mnt))
-        self.name = os.path.basename(self.dev)
-
-    def stat(self):
-        """(write I/Os, sectors written) of the block device so far."""
-        with open(f"/sys/block/{self.name}/stat") as f:
-            v = f.read().split()
-        return int(v[4]), int(v[6])
-
-    def sync(self):
-        fd = os.open(self.mnt, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.syncfs(fd) != 0:
-                os.sync()
-        finally:
-            os.close(fd)
-
-    def free_bytes(self):
-        s = os.statvfs(self.mnt)
-        return s.f_bfree * s.f_frsize
-
-    def umount(self):
-        RES.pop_run(self._umount_token)
+def loop_sd(parent, size_mb, name="sd", inodes=None):
+    """The "SD card": testsupport's LoopSD (ext4 with mkfs's default root reserve, on a loop device) at
+    ``<parent>/<name>``, unmounted and detached at the end."""
+    sd = LoopSD(os.path.join(parent, f"{name}.img"), os.path.join(parent, name), size_mb=size_mb,
+                reserved_percent=None, inodes=inodes)
+    RES.push(f"SD {sd.mnt} ({sd.dev})", sd.close)
+    return sd
 
 
 def drop_caches():
@@ -381,21 +347,15 @@ def runtime_env(extra=None):
 
 
 def write_config(path, base, devices, run_dir, hot_limits=None, every_nth=None, extra_archive=None):
-    cfg = {
-        "base_path": base,
-        "url_prefix": "/host/stream",
-        "run_dir": run_dir,
-        "timezone": "UTC",
-        "devices": list(devices),
-        "hot_limits": hot_limits or {"captures": 100, "thumbnails": 100, "segments": 10},
-        "retention_hours": {"captures": 1, "thumbnails": 24, "metadata": 24, "segments": 24},
-        "archive": {"every_nth": every_nth or {"captures": 1, "thumbnails": 1}, **(extra_archive or {})},
-        "health": {"textfile_path": os.path.join(run_dir, "hotcold.prom")},
-    }
+    """The bench's hotcold config (the plan's limits, every file archived, retention 1 h for captures,
+    the runtime's default pace) written as JSON to path; returns path."""
     os.makedirs(run_dir, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(cfg, f, indent=1)
-    return path
+    return testsupport.config.write_config(path, testsupport.config.hotcold_config(
+        base, run_dir, devices, os.path.join(run_dir, "hotcold.prom"),
+        url_prefix="/host/stream",
+        hot_limits=hot_limits or {"captures": 100, "thumbnails": 100, "segments": 10},
+        retention_hours={"captures": 1, "thumbnails": 24, "metadata": 24, "segments": 24},
+        archive={"every_nth": every_nth or {"captures": 1, "thumbnails": 1}, **(extra_archive or {})}))
 
 
 def hotcold_cmd(config, *args):

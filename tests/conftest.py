@@ -1,27 +1,23 @@
-"""Fixtures for the hotcold runtime tests (tests/unit, tests/reliability).
+"""Fixtures for the hotcold runtime tests (tests/unit, tests/integration, tests/reliability, tests/powercut).
 
-Real files on real file systems: a device's hot folder is a real tmpfs mounted by the fixture
-(root is needed; tests that need a tmpfs are skipped without it) and always unmounted in teardown;
-the "SD card" is a plain directory, or a small tmpfs when a test needs it to fill up or go read-only.
+Real files on real file systems: a device's hot folder is a real tmpfs mounted by the fixture and always
+unmounted in teardown; the "SD card" is a plain directory, a small tmpfs, or a loop-mounted ext4 image when a
+test needs it to fill up or go read-only. Mounting needs root: every test in a ROOT_FOLDERS folder (and any
+test using the tmpfs fixture) fails without it, naming the fix; it is never skipped, so `make test` as a
+non-root user cannot pass by skipping. tests/unit holds the root-free tests.
 """
 
 import hashlib
-import json
 import os
-import subprocess
-import sys
 
+import hchelpers  # tests/ (pytest.ini pythonpath)
 import pytest
+import record  # tests/reliability/record.py (pytest.ini pythonpath)
+
+import testsupport.config
+from testsupport.mounts import LoopSD, Tmpfs
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(TESTS)
-FILES = os.path.join(REPO, "files")
-for p in (FILES, os.path.join(TESTS, "unit"), os.path.join(TESTS, "reliability")):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import hchelpers  # noqa: E402  (needs tests/unit on sys.path)
-import record  # noqa: E402  (tests/reliability/record.py)
 
 
 def pytest_addoption(parser):
@@ -34,7 +30,25 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running test (still run by default, in bounded form)")
     config.addinivalue_line("markers", "reliability: issue 7 case; bounded in `make test`, long in `make soak` "
                                        "(HOTCOLD_SOAK=1); records its figures for docs/RELIABILITY.md")
-    config.addinivalue_line("markers", "needs_root: needs root to mount tmpfs")
+    config.addinivalue_line("markers", "needs_root: mounts tmpfs / loop devices / FUSE: fails unless root")
+
+
+# The test folders whose tests mount file systems (tmpfs, loop devices, FUSE): they need root.
+ROOT_FOLDERS = ("integration", "reliability", "powercut")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/<ROOT_FOLDERS> needs_root."""
+    for item in items:
+        rel = os.path.relpath(str(item.path), TESTS).split(os.sep)
+        if rel[0] in ROOT_FOLDERS:
+            item.add_marker(pytest.mark.needs_root)
+
+
+def pytest_runtest_setup(item):
+    """A needs_root test fails at once, naming the fix, when pytest does not run as root."""
+    if item.get_closest_marker("needs_root"):
+        hchelpers.require_root()
 
 
 @pytest.fixture
@@ -47,42 +61,25 @@ def kill_rounds(request):
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    """mount(path, size='8M') -> path: a real tmpfs, unmounted at teardown."""
-    mounted = []
+    """mount(path, size='8M') -> path: a real tmpfs; mount.loop_ext4(path, size_mb) -> path: a small ext4
+    image, loop-mounted (an SD card that fills up and goes read-only like a real one). All undone at
+    teardown, newest first."""
+    made = []
 
     def mount(path, size="8M"):
-        if os.geteuid() != 0:
-            pytest.skip("mounting a tmpfs needs root")
-        os.makedirs(path, exist_ok=True)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip(f"cannot mount tmpfs here: {r.stderr.strip()}")
-        mounted.append(str(path))
+        hchelpers.require_root()
+        made.append(Tmpfs(path, size))
         return str(path)
 
     def loop_ext4(path, size_mb):
-        """A small ext4 filesystem in a sparse image file, loop-mounted at path: an SD card that fills
-        up (ENOSPC) and goes read-only like a real one. Unmounted in order with the tmpfs mounts."""
-        if os.geteuid() != 0:
-            pytest.skip("loop-mounting an ext4 image needs root")
-        os.makedirs(path, exist_ok=True)
-        image = str(path).rstrip("/") + ".img"
-        with open(image, "wb") as f:
-            f.truncate(size_mb * 1024 * 1024)
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", image], check=True)
-        r = subprocess.run(["mount", "-o", "loop", image, str(path)], capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip(f"cannot loop-mount an ext4 image here: {r.stderr.strip()}")
-        mounted.append(str(path))
+        hchelpers.require_root()
+        made.append(LoopSD(str(path).rstrip("/") + ".img", str(path), size_mb=size_mb))
         return str(path)
 
     mount.loop_ext4 = loop_ext4
     yield mount
-    for p in reversed(mounted):
-        r = subprocess.run(["umount", p], capture_output=True)
-        if r.returncode != 0:
-            subprocess.run(["umount", "-l", p], capture_output=True)
+    for m in reversed(made):
+        m.close()
 
 
 @pytest.fixture
@@ -93,20 +90,8 @@ def env(tmp_path, tmpfs):
 
 @pytest.fixture
 def write_config(tmp_path):
-    """write_config(data, name='cfg.yml') -> path; YAML unless the name ends in .json."""
-    import yaml
-
-    def write(data, name="cfg.yml"):
-        p = tmp_path / name
-        if isinstance(data, str):
-            p.write_text(data)
-        elif name.endswith(".json"):
-            p.write_text(json.dumps(data))
-        else:
-            p.write_text(yaml.safe_dump(data))
-        return str(p)
-
-    return write
+    """write_config(data, name='cfg.yml') -> path; YAML unless the name ends in .json; a str is written as is."""
+    return lambda data, name="cfg.yml": testsupport.config.write_config(tmp_path / name, data)
 
 
 @pytest.fixture

@@ -20,17 +20,17 @@ import shutil
 import signal
 import struct
 import subprocess
-import threading
 import time
 from zoneinfo import ZoneInfo
 
 import hchelpers
 import pc_stack
 import pyinotify
-from harness import KINDS, PLAN_RATES, PLAN_SIZES, Daemon
+from harness import KINDS, PLAN_SIZES, Daemon
 
 from hotcold.hours import HourKey, day_of, hour_start, write_marker
 from hotcold.layout import kind_of
+from testsupport.writer import Writer
 
 UTC = ZoneInfo("UTC")
 DEVICES = ("cam1", "cam2")
@@ -73,50 +73,11 @@ class PcEnv(hchelpers.Env):
         self.write_config(hot_limits=HOT_LIMITS, archive={"rescan_seconds": 5, "batch_seconds": 0.25})
 
 
-class Writer(threading.Thread):
-    """Writes files as FFmpeg does (``<name>.tmp``, rename into place) at the plan's rates per device,
-    plus the live playlist. ``produced[(device, name)] = (monotonic time of the rename, None)``."""
-
-    def __init__(self, env, devices, live=6):
-        super().__init__(daemon=True)
-        self.env, self.devices, self.live = env, list(devices), live
-        self.produced = {}
-        self.errors = []
-        self.stop_flag = threading.Event()
-        self.numbers = {(d, k): FIRST_NUMBER for d in self.devices for k in KINDS}
-
-    def write_one(self, dev, kind):
-        n = self.numbers[(dev, kind)]
-        name = hchelpers.name_for(kind, n)
-        d = self.env.hot(dev, kind)
-        try:
-            with open(os.path.join(d, name + ".tmp"), "wb") as f:
-                f.write(content(dev, name))
-            t = time.monotonic()  # before the rename: the archiver can see the file from then on
-            os.rename(os.path.join(d, name + ".tmp"), os.path.join(d, name))
-        except OSError as e:
-            self.errors.append(f"{dev}/{kind}/{name}: {e}")
-            return
-        self.produced[(dev, name)] = (t, None)
-        self.numbers[(dev, kind)] = n + 1
-        if kind == "segments":
-            first = max(FIRST_NUMBER, n - self.live + 1)
-            hchelpers.write_live(d, list(range(first, n + 1)))
-
-    def run(self):
-        start = time.monotonic()
-        due = {(d, k): start for d in self.devices for k in KINDS}
-        while not self.stop_flag.is_set():
-            now = time.monotonic()
-            for key, t in due.items():
-                if t <= now:
-                    self.write_one(*key)
-                    due[key] = max(t + 1.0 / PLAN_RATES[key[1]], now - 1.0)
-            time.sleep(max(0.0, min(due.values()) - time.monotonic()))
-
-    def stop(self):
-        self.stop_flag.set()
-        self.join(timeout=30)
+def make_writer(env, devices):
+    """testsupport's writer at the plan's rates with bytes recomputable from (device, name) (``content``),
+    numbered from FIRST_NUMBER; ``produced[(device, name)] = (monotonic time of the rename, None)``."""
+    return Writer(env.hot, devices, lambda dev, _kind, _n, name: content(dev, name), first=FIRST_NUMBER,
+                         record=lambda _kind, _n, _data, t: (t, None))
 
 
 class FlushCounter:
@@ -261,7 +222,7 @@ def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, see
         counter = FlushCounter(os.path.join(workdir, "counter"))
         notifier, handler = watch_unlinks(env, devices, counter)
         daemon = Daemon(env)
-        writer = Writer(env, devices)
+        writer = make_writer(env, devices)
         try:
             daemon.start(wait_for=hchelpers.wait_until)
             writer.start()

@@ -7,24 +7,16 @@ import subprocess
 import sys
 import time
 
+from testsupport.mounts import LoopSD, Tmpfs, make_ext4, run
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECFS = os.path.join(HERE, "pc_recfs.py")
 
 
-def run(*cmd):
-    """Run a command; raise with its stderr when it fails."""
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
-    return r.stdout
-
-
 def make_image(path, size_mb):
-    """Given a path, make a sparse ext4 image of size_mb there (inode tables and journal written now,
-    so no lazy-init thread writes behind the recorder's back)."""
-    with open(path, "wb") as f:
-        f.truncate(size_mb * 1024 * 1024)
-    run("mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0", path)
+    """Given a path, make a sparse ext4 image of size_mb there (testsupport.mounts.make_ext4: no root
+    reserve, inode tables and journal written now, so no lazy-init thread writes behind the recorder's back)."""
+    make_ext4(path, size_mb)
 
 
 def journal_range(image):
@@ -40,22 +32,17 @@ class Mounts:
     """Mounts, loop devices and FUSE processes made by a test, undone in reverse order by close()."""
 
     def __init__(self):
-        self.undo = []  # (kind, what)
+        self.undo = []  # ("mount", (path, LoopSD or Tmpfs)) or ("fuse", (mountpoint, process))
 
     def mount_loop(self, image, path, opts=None):
-        """Loop-mount an ext4 image at path (its journal replays, as at boot)."""
-        os.makedirs(path, exist_ok=True)
-        dev = run("losetup", "-f", "--show", image).strip()
-        self.undo.append(("loop", dev))
-        cmd = ["mount", "-t", "ext4"] + (["-o", opts] if opts else []) + [dev, path]
-        run(*cmd)
-        self.undo.append(("mount", path))
-        return dev
+        """Loop-mount an ext4 image at path (its journal replays, as at boot); returns the loop device."""
+        sd = LoopSD(image, path, opts=opts)
+        self.undo.append(("mount", (path, sd)))
+        return sd.dev
 
     def tmpfs(self, path, size="64M"):
-        os.makedirs(path, exist_ok=True)
-        run("mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", path)
-        self.undo.append(("mount", path))
+        """Mount a tmpfs of size at path; returns path."""
+        self.undo.append(("mount", (path, Tmpfs(path, size))))
         return path
 
     def recorder(self, image, mountpoint, log_path, counter_path, faults_path=None, python=sys.executable):
@@ -79,8 +66,9 @@ class Mounts:
 
     def unmount(self, path):
         """Unmount one mount made here (and forget it)."""
-        self.undo = [u for u in self.undo if u != ("mount", path)]
-        _umount(path)
+        for u in [u for u in self.undo if u[0] == "mount" and u[1][0] == path]:
+            self.undo.remove(u)
+            u[1][1].close()
 
     def close(self):
         """Undo everything, newest first; a busy mount is detached lazily rather than left behind."""
@@ -89,9 +77,7 @@ class Mounts:
             kind, what = self.undo.pop()
             try:
                 if kind == "mount":
-                    _umount(what)
-                elif kind == "loop":
-                    subprocess.run(["losetup", "-d", what], capture_output=True)
+                    what[1].close()
                 elif kind == "fuse":
                     mountpoint, proc = what
                     if os.path.ismount(mountpoint):
@@ -106,8 +92,3 @@ class Mounts:
         if errors:
             raise RuntimeError("teardown: " + "; ".join(errors))
 
-
-def _umount(path):
-    r = subprocess.run(["umount", path], capture_output=True, text=True)
-    if r.returncode != 0:
-        subprocess.run(["umount", "-l", path], capture_output=True)

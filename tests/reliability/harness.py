@@ -8,105 +8,24 @@ are real tmpfs mounts and the SD card is a real ext4 filesystem in a loop-mounte
 
 import hashlib
 import os
-import random
 import re
 import signal
 import subprocess
 import threading
 import time
 
-from hchelpers import name_for
-
-KINDS = ("captures", "thumbnails", "segments")
-# The plan's rates (files per second) and realistic sizes (bytes): 2 fps full-size JPEG captures,
-# 5 fps thumbnails, 1 s HLS segments (~500 KB at the plan's bit rate).
-PLAN_RATES = {"captures": 2.0, "thumbnails": 5.0, "segments": 1.0}
-PLAN_SIZES = {"captures": 100_000, "thumbnails": 6_000, "segments": 500_000}
+from testsupport import writer
+from testsupport.writer import KINDS, PLAN_RATES, PLAN_SIZES  # noqa: F401  (the tests import them here)
 
 
-class Writer(threading.Thread):
-    """Writes files as FFmpeg does (``<name>.tmp``, then rename into place) for each device at
-    ``factor`` x the plan's rates, plus the live playlist (the newest ``live`` segments).
-
-    ``clock()`` gives the mtime files get (a jumped wall clock in the clock test). Every produced
-    file's sha256 is kept; a write error (ENOSPC on the tmpfs...) is kept in ``errors`` and the
-    file counts as not produced."""
+class Writer(writer.Writer):
+    """testsupport's FFmpeg-like writer on an Env's hot folders: random bytes around the plan's sizes
+    (``sizes`` overrides), at ``factor`` x the plan's rates, the sha256 of every produced file kept;
+    ``clock()`` gives the mtime files get (a jumped wall clock in the clock test)."""
 
     def __init__(self, env, devices, factor=1.0, sizes=None, live=6, clock=None, seed=7, first=1):
-        super().__init__(daemon=True)
-        self.env = env
-        self.devices = list(devices)
-        self.sizes = dict(PLAN_SIZES, **(sizes or {}))
-        self.live = live
-        self.clock = clock
-        self.rng = random.Random(seed)
-        self.produced = {}  # (device, name) -> sha256
-        self.errors = []
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-        self.numbers = {(d, k): first for d in self.devices for k in KINDS}
-        self.set_factor(factor)
-
-    def set_factor(self, factor):
-        self.factor = factor
-
-    def _write(self, dev, kind):
-        n = self.numbers[(dev, kind)]
-        size = self.sizes[kind]
-        data = self.rng.randbytes(self.rng.randint(size // 2, size + size // 2))
-        d = self.env.hot(dev, kind)
-        name = name_for(kind, n)
-        tmp = os.path.join(d, name + ".tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-            if self.clock is not None:
-                t = self.clock()
-                os.utime(tmp, (t, t))
-            os.rename(tmp, os.path.join(d, name))
-        except OSError as e:
-            self.errors.append(f"{dev}/{kind}/{name}: {e}")
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            return
-        self.numbers[(dev, kind)] = n + 1
-        with self.lock:
-            self.produced[(dev, name)] = hashlib.sha256(data).hexdigest()
-        if kind == "segments":
-            first = max(1, n - self.live + 1)  # (numbers below a restarted writer's first are gone)
-            body = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1", f"#EXT-X-MEDIA-SEQUENCE:{first}"]
-            for i in range(first, n + 1):
-                body += ["#EXTINF:1.000000,", name_for("segments", i)]
-            tmp = os.path.join(d, "output.m3u8.tmp")
-            try:
-                with open(tmp, "w") as f:
-                    f.write("\n".join(body) + "\n")
-                os.rename(tmp, os.path.join(d, "output.m3u8"))
-            except OSError as e:
-                self.errors.append(f"{dev}/output.m3u8: {e}")
-
-    def run(self):
-        # A due time per (device, kind): at 10x the plan's rate that is 80 files/s per device.
-        start = time.monotonic()
-        due = {(d, k): start for d in self.devices for k in KINDS}
-        while not self.stop_flag.is_set():
-            now = time.monotonic()
-            for key, t in due.items():
-                if t <= now:
-                    self._write(*key)
-                    due[key] = max(t + 1.0 / (PLAN_RATES[key[1]] * self.factor), now - 1.0)
-            time.sleep(max(0.0, min(due.values()) - time.monotonic()))
-
-    def stop(self):
-        self.stop_flag.set()
-        self.join(timeout=30)
-        assert not self.is_alive(), "writer did not stop"
-
-    def snapshot(self):
-        with self.lock:
-            return dict(self.produced)
+        super().__init__(env.hot, devices, writer.random_content(sizes, seed), factor=factor, first=first,
+                         live=live, clock=clock)
 
 
 class Daemon:

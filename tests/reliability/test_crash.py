@@ -17,69 +17,31 @@ import os
 import random
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
-from hchelpers import name_for
+from harness import KINDS
 from record import record
 
-KINDS = ("captures", "thumbnails", "segments")
+from testsupport.writer import Writer, random_content
+
+# 120 files/s in all (7 captures : 4 thumbnails : 4 segments) of 8-25 KB: many small batches to be killed in.
+RATES = {"captures": 56.0, "thumbnails": 32.0, "segments": 32.0}
+SIZES = {k: 16_500 for k in KINDS}
 
 
-class Writer(threading.Thread):
-    def __init__(self, env, device, rate=120.0, max_size=32_000, max_backlog=300):
-        super().__init__(daemon=True)
-        self.env = env
-        self.device = device
-        self.period = 1.0 / rate
-        self.max_size = max_size
-        self.max_backlog = max_backlog
-        self.produced = {}  # name -> sha256
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-        self.numbers = {k: 1_000_000 for k in KINDS}
-        self.rng = random.Random(1234)
+def make_writer(env, dev):
+    """testsupport's writer on one device at RATES, the live playlist listing the newest 3 segments. The
+    daemons are killed before they can drain much (an overloaded machine starts Python slowly): past 300
+    files in RAM it waits rather than piles up a backlog; RAM filling up is not what this test is about
+    (test_archive covers high water and drops)."""
+    return Writer(env.hot, [dev], random_content(SIZES, 1234), rates=RATES, first=1_000_000, live=3,
+                  max_backlog=300)
 
-    def write(self, kind):
-        n = self.numbers[kind]
-        self.numbers[kind] += 1
-        data = self.rng.randbytes(self.rng.randint(1_000, self.max_size))
-        d = self.env.hot(self.device, kind)
-        name = name_for(kind, n)
-        tmp = os.path.join(d, name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.rename(tmp, os.path.join(d, name))
-        with self.lock:
-            self.produced[name] = hashlib.sha256(data).hexdigest()
-        if kind == "segments":  # live playlist: the newest 3 segments
-            seg = self.env.hot(self.device, "segments")
-            first = max(1_000_000, n - 2)
-            body = ["#EXTM3U", "#EXT-X-TARGETDURATION:1", f"#EXT-X-MEDIA-SEQUENCE:{first}"]
-            for i in range(first, n + 1):
-                body += ["#EXTINF:1.000000,", name_for("segments", i)]
-            with open(os.path.join(seg, "output.m3u8.tmp"), "w") as f:
-                f.write("\n".join(body) + "\n")
-            os.rename(os.path.join(seg, "output.m3u8.tmp"), os.path.join(seg, "output.m3u8"))
 
-    def run(self):
-        i = 0
-        dirs = [self.env.hot(self.device, k) for k in KINDS]
-        while not self.stop_flag.is_set():
-            if i % 20 == 0 and sum(len(os.listdir(d)) for d in dirs) > self.max_backlog:
-                # the daemons are killed before they can drain much (an overloaded machine starts
-                # Python slowly): back off rather than pile up a backlog; RAM filling up is not
-                # what this test is about (test_archive covers high water and drops)
-                time.sleep(0.05)
-                continue
-            self.write(KINDS[i % 3] if i % 5 else "captures")
-            i += 1
-            time.sleep(self.period)
-
-    def snapshot(self):
-        with self.lock:
-            return dict(self.produced)
+def by_name(writer):
+    """{name: sha256} of what the (one-device) writer produced so far."""
+    return {name: h for (_dev, name), h in writer.snapshot().items()}
 
 
 def listing(env, dev):
@@ -104,7 +66,7 @@ def test_kill_9_at_random_instants_loses_and_tears_nothing(env, kill_rounds):
     env.write_config(hot_limits={"captures": 4, "thumbnails": 4, "segments": 2},
                      archive={"rescan_seconds": 0.5, "batch_seconds": 0.02, "segment_margin": 1})
     rng = random.Random(int(os.environ.get("HOTCOLD_KILL_SEED", "42")))
-    writer = Writer(env, dev)
+    writer = make_writer(env, dev)
     writer.start()
     verified = {}  # SD path -> sha256 already checked
     lock = os.path.join(env.run_dir, "archiver.lock")
@@ -133,7 +95,7 @@ def test_kill_9_at_random_instants_loses_and_tears_nothing(env, kill_rounds):
             p.wait(timeout=10)
             assert p.returncode == -signal.SIGKILL, f"round {rnd}: the archiver exited by itself ({p.returncode})"
             # no archiver runs now: check the invariants at this instant
-            produced = writer.snapshot()
+            produced = by_name(writer)
             hot, sd = listing(env, dev)
             lost = set(produced) - set(hot) - set(sd)
             assert not lost, f"round {rnd}: lost {sorted(lost)[:5]}"
@@ -146,14 +108,13 @@ def test_kill_9_at_random_instants_loses_and_tears_nothing(env, kill_rounds):
                     assert sha(path) == produced[name], f"round {rnd}: torn/different file on the SD: {path}"
                     verified[path] = produced[name]
     finally:
-        writer.stop_flag.set()
-        writer.join(timeout=10)
+        writer.stop()
     kill_seconds = time.monotonic() - t_start
     archived_by_killed = len(verified)
 
     r = env.cli("archive", "--once", timeout=120)
     assert r.returncode == 0, r.stderr
-    produced = writer.snapshot()
+    produced = by_name(writer)
     hot, sd = listing(env, dev)
     assert not set(hot) & set(sd), f"duplicates: {sorted(set(hot) & set(sd))[:5]}"
     assert set(hot) | set(sd) == set(produced), "files lost or invented"

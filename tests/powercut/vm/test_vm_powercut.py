@@ -14,13 +14,13 @@ times. HOTCOLD_VM_RUNTIME ships another hotcold package into the guest instead o
 
 import os
 import random
-import shutil
 import statistics
 
 import pytest
 import vmcheck
 import vmcut
 import vmharness as vh
+from hchelpers import require_root, require_tool
 from record import record, scaled
 
 
@@ -31,12 +31,10 @@ def percentile(values, p):
 
 
 def needs_vm():
-    """Skip (with the reason) where the VM cannot run."""
-    if os.geteuid() != 0:
-        pytest.skip("loop-mounting the SD image needs root")
+    """Fail (with the reason, never skip) where the VM cannot run."""
+    require_root()
     for tool in ("qemu-system-x86_64", "debootstrap", "mkfs.ext4"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not installed (scripts/setup-host.sh installs it)")
+        require_tool(tool)
 
 
 def summary(results):

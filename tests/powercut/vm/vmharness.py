@@ -25,6 +25,8 @@ RUNTIME = os.path.join(REPO, "files", "hotcold")
 sys.path.insert(0, GUEST_SRC)
 from content import KINDS, PATTERNS, content, name_for  # noqa: E402
 
+from testsupport.writer import place  # noqa: E402  (repo root: pytest.ini pythonpath)
+
 # A production-shaped run: 2 devices at the plan's rates and sizes; hot limits small enough that a
 # cut a few seconds after start already lands in the archiving cycle.
 RUN = {
@@ -263,9 +265,7 @@ def resume_check(mnt, proc, run=RUN, timeout=30):
     for i in range(run["hot_limits"]["captures"] + 2):
         name = name_for("captures", n0 + i)
         data = content("resume-" + dev, name, run["sizes"])
-        with open(os.path.join(hot, name + ".tmp"), "wb") as f:
-            f.write(data)
-        os.rename(os.path.join(hot, name + ".tmp"), os.path.join(hot, name))
+        place(hot, name, data)
         want[name] = hashlib.sha256(data).hexdigest()
     oldest = [name_for("captures", n0), name_for("captures", n0 + 1)]
     deadline = time.monotonic() + timeout

@@ -1,14 +1,28 @@
-"""Helpers shared by the tests: a test tree, a synthetic FFmpeg-like writer, CLI runner."""
+"""Helpers of the runtime tests: a test tree (Env), the CLI runner, file readers. The FFmpeg-like writer,
+the mounts and the config writer are testsupport's (shared with the bench); the writer's functions are
+imported here too, so tests keep importing them from one place."""
 
 import hashlib
-import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 
+import pytest
+
+from testsupport.config import hotcold_config, merge, write_config
+from testsupport.writer import live_playlist, name_for, produce, write_live  # noqa: F401  (tests import them here)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-FILES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "files")
+FILES = os.path.join(os.path.dirname(HERE), "files")
+# The test defaults on top of hotcold_config: small RAM limits, quick passes, and no card-life floor (the
+# test SD is on this machine's disk, whose write pace says nothing about hotcold; test_wear sets one).
+ENV_DEFAULTS = {
+    "hot_limits": {"captures": 5, "thumbnails": 5, "segments": 3},
+    "archive": {"rescan_seconds": 1, "batch_seconds": 0.05},
+    "health": {"sd_min_life_years": 0},
+}
 
 
 def _host_python():
@@ -26,30 +40,19 @@ def _host_python():
 
 PYTHON = _host_python()
 
-KIND_NAME = {
-    "captures": "capture_{n}.jpg",
-    "thumbnails": "capture_{n}_thumbnail.jpg",
-    "segments": "segment_{n}.ts",
-}
+
+def require_root():
+    """Fail the calling test (never skip it) unless this process is root: its mounts need root."""
+    if os.geteuid() != 0:
+        pytest.fail(f"needs root (mounts tmpfs, loop devices or FUSE) and runs as uid {os.geteuid()}: "
+                    "run `make test` as root (`pytest tests/unit` runs the root-free tests as any user)",
+                    pytrace=False)
 
 
-def name_for(kind, n):
-    return KIND_NAME[kind].format(n=n)
-
-
-def produce(hot_dir, kind, n, data=None, mtime=None, size=2048):
-    """Write a file the way FFmpeg does (``x.tmp``, then rename into place). Returns (path, sha256)."""
-    if data is None:
-        data = os.urandom(size)
-    name = name_for(kind, n)
-    tmp = os.path.join(hot_dir, name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    if mtime is not None:
-        os.utime(tmp, (mtime, mtime))
-    final = os.path.join(hot_dir, name)
-    os.rename(tmp, final)
-    return final, hashlib.sha256(data).hexdigest()
+def require_tool(tool):
+    """Fail the calling test (never skip it) unless ``tool`` is on PATH."""
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is not installed: scripts/setup-host.sh installs it (make setup)", pytrace=False)
 
 
 def read(path):
@@ -60,26 +63,6 @@ def read(path):
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
-
-
-def live_playlist(numbers, durations=None, pdts=None, ended=False):
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1",
-             f"#EXT-X-MEDIA-SEQUENCE:{numbers[0] if numbers else 0}"]
-    for n in numbers:
-        lines.append(f"#EXTINF:{(durations or {}).get(n, 1.0):.6f},")
-        if pdts and n in pdts:
-            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{pdts[n]}")
-        lines.append(f"segment_{n}.ts")
-    if ended:
-        lines.append("#EXT-X-ENDLIST")
-    return "\n".join(lines) + "\n"
-
-
-def write_live(seg_dir, numbers, **kw):
-    tmp = os.path.join(seg_dir, "output.m3u8.tmp")
-    with open(tmp, "w") as f:
-        f.write(live_playlist(numbers, **kw))
-    os.rename(tmp, os.path.join(seg_dir, "output.m3u8"))
 
 
 class Env:
@@ -124,28 +107,11 @@ class Env:
         return os.path.join(p, str(hour)) if hour is not None else p
 
     def config_data(self, **over):
-        data = {
-            "base_path": self.base,
-            "run_dir": self.run_dir,
-            "timezone": "UTC",
-            "devices": list(self.devices),
-            "hot_limits": {"captures": 5, "thumbnails": 5, "segments": 3},
-            "archive": {"rescan_seconds": 1, "batch_seconds": 0.05},
-            # the test SD is a folder on this machine's disk, whose write pace (other jobs, since boot) says
-            # nothing about hotcold: no card-life floor unless a test sets one (test_wear)
-            "health": {"textfile_path": self.prom, "sd_min_life_years": 0},
-        }
-        for k, v in over.items():
-            if isinstance(v, dict) and isinstance(data.get(k), dict):
-                data[k] = {**data[k], **v}
-            else:
-                data[k] = v
-        return data
+        """The test config of this tree (ENV_DEFAULTS), with ``over`` merged in (testsupport.config.merge)."""
+        return merge(hotcold_config(self.base, self.run_dir, self.devices, self.prom, **ENV_DEFAULTS), over)
 
     def write_config(self, **over):
-        self.cfg_path = os.path.join(self.tmp, "hotcold.json")
-        with open(self.cfg_path, "w") as f:
-            json.dump(self.config_data(**over), f)
+        self.cfg_path = write_config(os.path.join(self.tmp, "hotcold.json"), self.config_data(**over))
         return self.cfg_path
 
     def config(self, **over):
@@ -153,33 +119,27 @@ class Env:
 
         return load_data(self.config_data(**over))
 
-    def cli(self, *args, now=None, env=None, timeout=60, check=None):
+    def command(self, *args, env=None):
+        """(argv, environment) of ``python3 -m hotcold --config <this tree's config> args``: the runtime
+        from files/, logging to stderr (no systemd notify/journal variables), ``env`` on top."""
         e = dict(os.environ)
         e["PYTHONPATH"] = FILES
-        e.pop("NOTIFY_SOCKET", None)
-        e.pop("JOURNAL_STREAM", None)
-        e.pop("INVOCATION_ID", None)
-        if now is not None:
-            e["HOTCOLD_NOW"] = str(now)
-        if env:
-            e.update(env)
+        for k in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "INVOCATION_ID"):
+            e.pop(k, None)
+        e.update(env or {})
         cfg = self.cfg_path or self.write_config()
-        r = subprocess.run([PYTHON, "-m", "hotcold", "--config", cfg, *args], capture_output=True, text=True,
-                           env=e, timeout=timeout)
+        return [PYTHON, "-m", "hotcold", "--config", cfg, *args], e
+
+    def cli(self, *args, now=None, env=None, timeout=60, check=None):
+        argv, e = self.command(*args, env={**({"HOTCOLD_NOW": str(now)} if now is not None else {}), **(env or {})})
+        r = subprocess.run(argv, capture_output=True, text=True, env=e, timeout=timeout)
         if check is not None:
             assert r.returncode == check, (r.returncode, r.stdout, r.stderr)
         return r
 
     def popen(self, *args, env=None, **kw):
-        e = dict(os.environ)
-        e["PYTHONPATH"] = FILES
-        e.pop("NOTIFY_SOCKET", None)
-        e.pop("JOURNAL_STREAM", None)
-        e.pop("INVOCATION_ID", None)
-        if env:
-            e.update(env)
-        cfg = self.cfg_path or self.write_config()
-        return subprocess.Popen([PYTHON, "-m", "hotcold", "--config", cfg, *args], env=e, **kw)
+        argv, e = self.command(*args, env=env)
+        return subprocess.Popen(argv, env=e, **kw)
 
     def archived_files(self, device):
         """{name: path} of every archived media file of a device (any hour folder)."""

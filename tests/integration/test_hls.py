@@ -2,17 +2,20 @@
 
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
-from hchelpers import read
+from hchelpers import read, require_tool
 
 from hotcold.archiver import Archiver
 from hotcold.clock import FixedClock
 from hotcold.playlist import parse_live
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+
+@pytest.fixture(autouse=True)
+def _ffmpeg():
+    """Real FFmpeg or a failure naming it (scripts/setup-host.sh installs it): never a silent skip."""
+    require_tool("ffmpeg")
 
 
 def ffmpeg_hls(seg_dir, start_number, seconds=6, list_size=3):
