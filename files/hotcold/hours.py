@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from hotcold.fsutil import atomic_write
 from hotcold.layout import DAY_MARKER, TRASH_PREFIX, kind_of
+from hotcold.lock import HourFoldersLock
 
 
 class HourKey(NamedTuple):
@@ -274,8 +275,9 @@ def unsynced_dir(kind_dir, key, boot):
 class HourFolders:
     """The archive hour folders of one device as the archiver writes into them: the module doc's
     check once per (kind, hour) and day, cached by the folder's inode (a folder retired and
-    recreated by cleanup or another day is checked again); ``.written`` refreshed every
-    WRITTEN_EVERY s of real time. ``counters["unsynced"]`` counts the files set aside."""
+    recreated by cleanup or another day is checked again), made under the device's HourFoldersLock
+    (cleanup holds it from reading a folder's day to renaming the folder away); ``.written``
+    refreshed every WRITTEN_EVERY s of real time. ``counters["unsynced"]`` counts the files set aside."""
 
     def __init__(self, layout, config, clock, counters, log):
         self.layout = layout
@@ -297,9 +299,10 @@ class HourFolders:
             if boot.boottime - cached[2] >= WRITTEN_EVERY:
                 self._mark(kind, key, hdir, boot)
             return OK, hdir
-        status, where = self._check(kind, key, mtime, boot)
-        if status in (OK, CLEARED, ASIDE):
-            self._mark(kind, key, hdir, boot)
+        with HourFoldersLock(self.layout):  # cleanup must not take the folder away while it gets a new day
+            status, where = self._check(kind, key, mtime, boot)
+            if status in (OK, CLEARED, ASIDE):
+                self._mark(kind, key, hdir, boot)  # fresh .written: cleanup's next look sees it written now
         return status, where
 
     def _mark(self, kind, key, hdir, boot):

@@ -28,6 +28,8 @@ DAY_MARKER = ".day"
 # delete leftovers of a crash with one rule and FFmpeg's *.tmp names are never confused with ours.
 TEMP_SUFFIX = ".hctmp"
 TRASH_PREFIX = ".trash-"
+# flock'd (never written) by cleanup and the archiver so that they never act on one hour folder at once
+HOURS_LOCK = ".hours.lock"
 ARCHIVE_PLAYLIST = "archive.m3u8"
 INDEX_JSON = "index.json"
 METADATA_FILE = "archive.jsonl"
@@ -90,6 +92,10 @@ class DeviceLayout:
     @property
     def latest_link(self):
         return os.path.join(self.hot, "captures", LATEST_LINK)
+
+    @property
+    def hours_lock(self):
+        return os.path.join(self.root, HOURS_LOCK)
 
     def kind_dir(self, kind):
         return os.path.join(self.root, kind)
