@@ -129,3 +129,68 @@ def test_a_device_that_stops_with_files_in_ram_closes_its_hour_and_leaves_no_sta
         "RAM index links to missing files (distinct)": 0,
         "files left in RAM": in_ram,  # nothing of RAM is lost either: the stopped device's files wait there
     }, f"{passes} passes"
+
+
+def test_a_restart_closes_at_once_an_hour_whose_files_waited_in_ram_past_the_grace(env):
+    """The archiver stopped too (its RAM indexes were left in the tmpfs) and starts again the next day:
+    the hour whose files still wait in RAM gets its SD copies (VOD) at start and no RAM copy, and only
+    the current hour is open."""
+    env.add_device("cam1")
+    clock = FixedClock(ts("2024-03-01 10:05:00"))
+    cfg = env.config(hot_limits={"thumbnails": 4, "segments": 2}, archive={"segment_margin": 0})
+    a = Archiver(cfg, clock)
+    a.recover()
+    feed_seconds(env, clock, a, 20)
+    clock.now = ts("2024-03-02 09:30:00")
+    b = Archiver(cfg, clock)
+    b.recover()
+    b.pass_device("cam1")
+    b.write_ram_indexes(force=True)
+    assert b.states["cam1"].hours.keys() == [HourKey("2024-03-02", 9)]
+    assert sd_index_state(env, 10) == ([], [], True, 76, 17)
+    assert os.listdir(os.path.join(env.hot("cam1"), "index")) == []
+
+
+def test_files_that_leave_ram_after_their_hour_closed_reach_its_sd_index(env):
+    """The device resumes two hours later: the files of hour 10 that waited in RAM are archived, hour 10
+    opens again for that pass only, and its SD copies (VOD) name them too; no RAM copy of it is left."""
+    env.add_device("cam1")
+    clock = FixedClock(ts("2024-03-01 10:05:00"))
+    cfg = env.config(hot_limits={"thumbnails": 4, "segments": 2}, archive={"segment_margin": 0})
+    a = Archiver(cfg, clock)
+    a.recover()
+    feed_seconds(env, clock, a, 20)
+    clock.now = ts("2024-03-01 11:30:00")
+    a.pass_device("cam1")
+    a.write_ram_indexes()
+    assert sd_index_state(env, 10) == ([], [], True, 76, 17)
+    clock.now = ts("2024-03-01 12:00:00")
+    feed_seconds(env, clock, a, 10, first=3000)
+    assert sd_index_state(env, 10) == ([], [], True, 80, 20)
+    assert ram_indexes_of_hour(env, 10) == []
+    assert ram_indexes_of_hour(env, 12) == ["segments_2024-03-01_12.json", "segments_2024-03-01_12.m3u8",
+                                            "thumbnails_2024-03-01_12.json"]
+    assert a.states["cam1"].hours.keys() == [HourKey("2024-03-01", 12)]
+
+
+def test_nginx_looks_for_the_ram_index_names_the_archiver_writes(env):
+    """The site's try_files for an hour's indexes name, with today's date and the hour, exactly the RAM
+    files the archiver writes for that hour (layout.DeviceLayout), then the SD copies."""
+    from hotcold.layout import DeviceLayout
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(repo, "roles", "stream_endpoints", "templates", "hotcold.conf.j2")) as f:
+        site = f.read()
+    firsts = re.findall(r"try_files\s+(\S+)", site)
+    lay, key = DeviceLayout("/base", "cam1"), HourKey("2024-03-01", 7)
+    subst = {"$hc_dev": "cam1", "${hotcold_today}": key.day, "$hc_hour": "7"}
+
+    def served(pattern):
+        for var, value in subst.items():
+            pattern = pattern.replace(var, value)
+        return "/base" + pattern
+
+    ram_firsts = sorted(served(p) for p in firsts if "/hot/index/" in p)
+    assert ram_firsts == sorted([lay.ram_segment_playlist(key), lay.ram_thumbnail_index(key),
+                                 lay.ram_thumbnail_index(key), lay.ram_segment_index(key)])
+    assert "$1" not in " ".join(firsts), "a location using $hotcold_today (a regex map) must use named captures"
