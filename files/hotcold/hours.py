@@ -26,8 +26,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from hotcold.fsutil import atomic_write
-from hotcold.layout import DAY_MARKER, TRASH_PREFIX, kind_of
+from hotcold.fsutil import atomic_write, unlink_quiet
+from hotcold.layout import ARCHIVE_PLAYLIST, DAY_MARKER, INDEX_JSON, TRASH_PREFIX, kind_of
 from hotcold.lock import HourFoldersLock
 
 
@@ -250,14 +250,16 @@ def prepare_hour_folder(kind_dir, hour, day, tz, log=None):
 
 
 def set_aside(kind_dir, hour, day):
-    """Rename ``<kind_dir>/<hour>`` (holding ``day``) to a free ``unsynced-<day>-<HH>[~k]`` name and
-    recreate it empty. Returns (the new path, the media files it holds)."""
+    """Rename ``<kind_dir>/<hour>`` (holding ``day``) to a free ``unsynced-<day>-<HH>[~k]`` name (without
+    the hour's index files) and recreate it empty. Returns (the new path, the media files it holds)."""
     src = os.path.join(kind_dir, str(hour))
     k = 0
     while os.path.exists(dst := os.path.join(kind_dir, unsynced_name(day, hour, k))):
         k += 1
     os.rename(src, dst)
     os.mkdir(src, 0o755)
+    for derived in (INDEX_JSON, ARCHIVE_PLAYLIST):  # their URLs name the hour folder, which now holds another day
+        unlink_quiet(os.path.join(dst, derived))
     return dst, sum(1 for n in os.listdir(dst) if kind_of(n)[0] is not None)
 
 

@@ -24,6 +24,7 @@ import json
 import os
 
 from hotcold import metadata
+from hotcold.clock import Clock
 from hotcold.fsutil import atomic_write, unlink_quiet
 from hotcold.growing import GrowingFile, StaleIndexError
 from hotcold.hours import hour_end, hour_key, hour_start, read_marker
@@ -176,6 +177,7 @@ class HourIndex:
         self.dirty = True  # the first write loads from the SD
         self.ram_written_at = 0.0
         self.on_sd = False  # its SD copies were written while it was open (a day ended before it closed)
+        self.over_since = None  # boottime of the first pass that found the hour over
 
     # ------------------------------------------------------------ content
     def add_thumbnail(self, name, number):
@@ -293,17 +295,19 @@ def repair_past_hours(layout, url_prefix, tz, now_key, skip_keys=(), log=None):
 
 
 RAM_INDEX_INTERVAL = 1.0  # at most one RAM index rewrite per second per device and hour
-# How long after its end an hour waits for its last files to leave RAM before it closes anyway. The
-# hot limits keep the newest files in RAM: at a normal rate they leave within a minute or two, and the
-# hour is written to the SD once, complete. A device that stops keeps them there for good; without a
-# bound its hour, and every hour after it, would stay open (issue 15, defect 9). A file of a closed
-# hour that leaves RAM later reopens the hour, which closes again in the same pass (its SD copies are
-# rewritten then).
+# How long (s of real time, from the first pass that finds it over) an hour waits for its last files
+# to leave RAM before it closes anyway. The hot limits keep the newest files in RAM: at a normal rate
+# they leave within a minute or two, and the hour is written to the SD once, complete. A device that
+# stops keeps them there for good; without a bound its hour, and every hour after it, would stay open
+# (issue 15, defect 9). Real time, so that a clock step forward does not close the hour before its
+# files have gone where the step sends them. A file of a closed hour that leaves RAM later opens the
+# hour again, for as long again at most.
 CLOSE_GRACE = 600.0
 
 
 def _past_grace(key, now, tz):
-    """True if the hour ``key`` ended CLOSE_GRACE or more before ``now``."""
+    """True if the hour ``key`` ended CLOSE_GRACE or more before the wall time ``now`` (at start,
+    where the archiver has not watched it end)."""
     return now >= hour_end(key, tz) + CLOSE_GRACE
 
 
@@ -313,11 +317,12 @@ class OpenHours:
     rewritten in RAM, closed onto the SD. So at most a few hours are open, whatever the device does.
     ``counters`` is the device's counter dict (errors are counted here); ``log`` the archiver's logger."""
 
-    def __init__(self, layout, url_prefix, tz, counters, log):
+    def __init__(self, layout, url_prefix, tz, counters, log, clock=None):
         self.layout = layout
         self.device = layout.device
         self.url_prefix = url_prefix
         self.tz = tz
+        self.clock = clock or Clock()  # its boottime measures CLOSE_GRACE
         self.counters = counters
         self.log = log
         self.hours = {}  # HourKey -> HourIndex
@@ -355,16 +360,19 @@ class OpenHours:
 
     def close(self, remaining, now, flush=False):
         """Given the files still in RAM (by kind) and the time: close every past hour none of whose files
-        is left in RAM, and every hour that ended CLOSE_GRACE ago whatever is left there (a stopped device
-        keeps its newest files in RAM for good): write it to the SD for good (VOD), drop its RAM copies,
-        forget it. A past hour of an earlier day that still waits gets its SD copies (EVENT) once, at
+        is left in RAM, and every hour found over CLOSE_GRACE ago (real time) whatever is left there (a
+        stopped device keeps its newest files in RAM for good): write it to the SD for good (VOD), drop
+        its RAM copies, forget it. A past hour of an earlier day that still waits gets its SD copies (EVENT) once, at
         once: nginx looks for today's RAM names only. On a flush the open hours' SD copies are written
         too (EVENT)."""
         cur = hour_key(now, self.tz)
+        real = self.clock.boottime()
         pending = {hour_key(f.mtime, self.tz) for lst in remaining.values() for f in lst}
         for key in sorted(self.hours):
             idx = self.hours[key]
-            if key < cur and (key not in pending or _past_grace(key, now, self.tz)):
+            if key < cur and idx.over_since is None:
+                idx.over_since = real
+            if key < cur and (key not in pending or real - idx.over_since >= CLOSE_GRACE):
                 self._close_hour(key)
             elif flush or (key.day < cur.day and not idx.on_sd):
                 written = self._write_sd(key)
