@@ -69,7 +69,7 @@ class DeviceState:
         self.log = sysd.device_logger(log, self.device)  # its records carry DEVICE= in the journal
         self.sd = SdState(self.device, config.archive.rescan_seconds, self.counters, self.log)
         self.live = LiveSegments(layout.live_playlist)
-        self.hours = OpenHours(layout, config.url_prefix, config.tz, self.counters, self.log)
+        self.hours = OpenHours(layout, config.url_prefix, config.tz, self.counters, self.log, clock)
         self.latest = LatestLink(layout, self.log)
         self.folders = HourFolders(layout, config, clock, self.counters, self.log)
         self.hot_counts = dict.fromkeys(HOT_KINDS, 0)

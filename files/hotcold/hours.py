@@ -26,8 +26,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from hotcold.fsutil import atomic_write
-from hotcold.layout import DAY_MARKER, TRASH_PREFIX, kind_of
+from hotcold.fsutil import atomic_write, unlink_quiet
+from hotcold.layout import ARCHIVE_PLAYLIST, DAY_MARKER, INDEX_JSON, TRASH_PREFIX, kind_of
+from hotcold.lock import HourFoldersLock
 
 
 class HourKey(NamedTuple):
@@ -249,14 +250,16 @@ def prepare_hour_folder(kind_dir, hour, day, tz, log=None):
 
 
 def set_aside(kind_dir, hour, day):
-    """Rename ``<kind_dir>/<hour>`` (holding ``day``) to a free ``unsynced-<day>-<HH>[~k]`` name and
-    recreate it empty. Returns (the new path, the media files it holds)."""
+    """Rename ``<kind_dir>/<hour>`` (holding ``day``) to a free ``unsynced-<day>-<HH>[~k]`` name (without
+    the hour's index files) and recreate it empty. Returns (the new path, the media files it holds)."""
     src = os.path.join(kind_dir, str(hour))
     k = 0
     while os.path.exists(dst := os.path.join(kind_dir, unsynced_name(day, hour, k))):
         k += 1
     os.rename(src, dst)
     os.mkdir(src, 0o755)
+    for derived in (INDEX_JSON, ARCHIVE_PLAYLIST):  # their URLs name the hour folder, which now holds another day
+        unlink_quiet(os.path.join(dst, derived))
     return dst, sum(1 for n in os.listdir(dst) if kind_of(n)[0] is not None)
 
 
@@ -274,8 +277,9 @@ def unsynced_dir(kind_dir, key, boot):
 class HourFolders:
     """The archive hour folders of one device as the archiver writes into them: the module doc's
     check once per (kind, hour) and day, cached by the folder's inode (a folder retired and
-    recreated by cleanup or another day is checked again); ``.written`` refreshed every
-    WRITTEN_EVERY s of real time. ``counters["unsynced"]`` counts the files set aside."""
+    recreated by cleanup or another day is checked again), made under the device's HourFoldersLock
+    (cleanup holds it from reading a folder's day to renaming the folder away); ``.written``
+    refreshed every WRITTEN_EVERY s of real time. ``counters["unsynced"]`` counts the files set aside."""
 
     def __init__(self, layout, config, clock, counters, log):
         self.layout = layout
@@ -297,9 +301,10 @@ class HourFolders:
             if boot.boottime - cached[2] >= WRITTEN_EVERY:
                 self._mark(kind, key, hdir, boot)
             return OK, hdir
-        status, where = self._check(kind, key, mtime, boot)
-        if status in (OK, CLEARED, ASIDE):
-            self._mark(kind, key, hdir, boot)
+        with HourFoldersLock(self.layout):  # cleanup must not take the folder away while it gets a new day
+            status, where = self._check(kind, key, mtime, boot)
+            if status in (OK, CLEARED, ASIDE):
+                self._mark(kind, key, hdir, boot)  # fresh .written: cleanup's next look sees it written now
         return status, where
 
     def _mark(self, kind, key, hdir, boot):

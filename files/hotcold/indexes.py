@@ -24,9 +24,10 @@ import json
 import os
 
 from hotcold import metadata
+from hotcold.clock import Clock
 from hotcold.fsutil import atomic_write, unlink_quiet
 from hotcold.growing import GrowingFile, StaleIndexError
-from hotcold.hours import hour_key, hour_start, read_marker
+from hotcold.hours import hour_end, hour_key, hour_start, read_marker
 from hotcold.layout import ARCHIVE_PLAYLIST, INDEX_JSON, is_temp, number_of
 from hotcold.playlist import Segment, archive_entry, archive_header, archive_tail, format_pdt, parse_pdt, target_of
 
@@ -91,7 +92,7 @@ class _Thumbnails(_Doc):
     + newline gives; entries are (number, name), sorted by number then name."""
 
     def __init__(self, layout, key, url_prefix):
-        super().__init__(layout.ram_thumbnail_index(key.hour))
+        super().__init__(layout.ram_thumbnail_index(key))
         self.layout = layout
         self.hour_key = key
         # the JSON string of every url up to the name; names match layout.PATTERNS: nothing to escape
@@ -117,7 +118,7 @@ class _Playlist(_Doc):
     """The archive playlist (playlist.render_archive's output); entries are Segments by number."""
 
     def __init__(self, layout, key, tz):
-        super().__init__(layout.ram_segment_playlist(key.hour))
+        super().__init__(layout.ram_segment_playlist(key))
         self.layout = layout
         self.hour_key = key
         self.tz = tz
@@ -175,6 +176,8 @@ class HourIndex:
         self.segments = _Playlist(layout, key, tz)
         self.dirty = True  # the first write loads from the SD
         self.ram_written_at = 0.0
+        self.on_sd = False  # its SD copies were written while it was open (a day ended before it closed)
+        self.over_since = None  # boottime of the first pass that found the hour over
 
     # ------------------------------------------------------------ content
     def add_thumbnail(self, name, number):
@@ -191,22 +194,20 @@ class HourIndex:
 
     # ------------------------------------------------------------ writing
     def write_ram(self, now):
-        lay = self.layout
-        h = self.key.hour
+        lay, key = self.layout, self.key
         os.makedirs(lay.index_dir, exist_ok=True)
-        wrote = self.thumbnails.write(lay.ram_thumbnail_index(h), ended=False)
-        if self.segments.write(lay.ram_segment_playlist(h), ended=False):
+        wrote = self.thumbnails.write(lay.ram_thumbnail_index(key), ended=False)
+        if self.segments.write(lay.ram_segment_playlist(key), ended=False):
             wrote = True
-            if not os.path.exists(lay.ram_segment_index(h)):
-                atomic_write(lay.ram_segment_index(h), _dumps(self.segment_doc()))  # constant: once
+            if not os.path.exists(lay.ram_segment_index(key)):
+                atomic_write(lay.ram_segment_index(key), _dumps(self.segment_doc()))  # constant: once
         self.dirty = False
         if wrote:  # the once-a-second limit is on rewrites: an hour's first entry shows at once
             self.ram_written_at = now
 
     def remove_ram(self):
-        lay = self.layout
-        h = self.key.hour
-        for p in (lay.ram_thumbnail_index(h), lay.ram_segment_playlist(h), lay.ram_segment_index(h)):
+        lay, key = self.layout, self.key
+        for p in (lay.ram_thumbnail_index(key), lay.ram_segment_playlist(key), lay.ram_segment_index(key)):
             unlink_quiet(p)
 
     def write_sd(self, ended):
@@ -294,18 +295,34 @@ def repair_past_hours(layout, url_prefix, tz, now_key, skip_keys=(), log=None):
 
 
 RAM_INDEX_INTERVAL = 1.0  # at most one RAM index rewrite per second per device and hour
+# How long (s of real time, from the first pass that finds it over) an hour waits for its last files
+# to leave RAM before it closes anyway. The hot limits keep the newest files in RAM: at a normal rate
+# they leave within a minute or two, and the hour is written to the SD once, complete. A device that
+# stops keeps them there for good; without a bound its hour, and every hour after it, would stay open
+# (issue 15, defect 9). Real time, so that a clock step forward does not close the hour before its
+# files have gone where the step sends them. A file of a closed hour that leaves RAM later opens the
+# hour again, for as long again at most.
+CLOSE_GRACE = 600.0
+
+
+def _past_grace(key, now, tz):
+    """True if the hour ``key`` ended CLOSE_GRACE or more before the wall time ``now`` (at start,
+    where the archiver has not watched it end)."""
+    return now >= hour_end(key, tz) + CLOSE_GRACE
 
 
 class OpenHours:
-    """The open hours of one device (the current hour and past hours whose files are still in RAM),
-    each with its HourIndex: opened as files are archived, rewritten in RAM, closed onto the SD.
+    """The open hours of one device (the current hour, and past hours whose files are still in RAM,
+    for CLOSE_GRACE at most after their end), each with its HourIndex: opened as files are archived,
+    rewritten in RAM, closed onto the SD. So at most a few hours are open, whatever the device does.
     ``counters`` is the device's counter dict (errors are counted here); ``log`` the archiver's logger."""
 
-    def __init__(self, layout, url_prefix, tz, counters, log):
+    def __init__(self, layout, url_prefix, tz, counters, log, clock=None):
         self.layout = layout
         self.device = layout.device
         self.url_prefix = url_prefix
         self.tz = tz
+        self.clock = clock or Clock()  # its boottime measures CLOSE_GRACE
         self.counters = counters
         self.log = log
         self.hours = {}  # HourKey -> HourIndex
@@ -322,13 +339,18 @@ class OpenHours:
 
     def rebuild(self, now, in_ram):
         """At start, given the time and the HourKeys of the files still in RAM: drop the RAM indexes
-        (derived data), give past hours their SD indexes, open the current hour and write it to RAM."""
+        (derived data), give past hours their SD indexes (but those whose files may still leave RAM
+        within CLOSE_GRACE: they are opened, for close() to close), open the current hour and write it
+        to RAM."""
         cur = hour_key(now, self.tz)
+        waiting = {k for k in in_ram if k < cur and not _past_grace(k, now, self.tz)}
         _clear_dir(self.layout.index_dir)
         try:
-            repair_past_hours(self.layout, self.url_prefix, self.tz, cur, in_ram, self.log)
+            repair_past_hours(self.layout, self.url_prefix, self.tz, cur, waiting, self.log)
         except OSError as e:
             self.log.error("%s: cannot write past hours' indexes: %s", self.device, e)
+        for key in waiting:
+            self.get(key)
         idx = self.hours[cur] = HourIndex(self.layout, cur, self.url_prefix, self.tz)
         if idx.dirty and os.path.isdir(self.layout.hot):
             try:
@@ -337,15 +359,25 @@ class OpenHours:
                 self.log.error("%s: cannot write RAM index: %s", self.device, e)
 
     def close(self, remaining, now, flush=False):
-        """Given the files still in RAM (by kind) and the time: write every past hour that has no file
-        left in RAM to the SD for good (VOD) and forget it; on a flush also write the others (EVENT)."""
+        """Given the files still in RAM (by kind) and the time: close every past hour none of whose files
+        is left in RAM, and every hour found over CLOSE_GRACE ago (real time) whatever is left there (a
+        stopped device keeps its newest files in RAM for good): write it to the SD for good (VOD), drop
+        its RAM copies, forget it. A past hour of an earlier day that still waits gets its SD copies (EVENT) once, at
+        once: nginx looks for today's RAM names only. On a flush the open hours' SD copies are written
+        too (EVENT)."""
         cur = hour_key(now, self.tz)
-        pending = min((hour_key(f.mtime, self.tz) for lst in remaining.values() for f in lst), default=None)
+        real = self.clock.boottime()
+        pending = {hour_key(f.mtime, self.tz) for lst in remaining.values() for f in lst}
         for key in sorted(self.hours):
-            if key < cur and (pending is None or pending > key):
+            idx = self.hours[key]
+            if key < cur and idx.over_since is None:
+                idx.over_since = real
+            if key < cur and (key not in pending or real - idx.over_since >= CLOSE_GRACE):
                 self._close_hour(key)
-            elif flush:
-                self._write_sd(key)
+            elif flush or (key.day < cur.day and not idx.on_sd):
+                written = self._write_sd(key)
+                if key.day < cur.day:
+                    idx.on_sd = idx.on_sd or written
         self.get(cur)
 
     def _close_hour(self, key):
@@ -363,11 +395,14 @@ class OpenHours:
         del self.hours[key]
 
     def _write_sd(self, key):
+        """Write an open hour's SD copies (EVENT); True if done."""
         try:
             self.hours[key].write_sd(ended=False)
         except OSError as e:
             self.log.error("%s: cannot write hour %s indexes to the SD: %s", self.device, key, e)
             self.counters["errors"] += 1
+            return False
+        return True
 
     def write_ram(self, now, force=False):
         """Rewrite the RAM copies of the hours that changed, at most once a RAM_INDEX_INTERVAL unless

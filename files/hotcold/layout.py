@@ -28,6 +28,8 @@ DAY_MARKER = ".day"
 # delete leftovers of a crash with one rule and FFmpeg's *.tmp names are never confused with ours.
 TEMP_SUFFIX = ".hctmp"
 TRASH_PREFIX = ".trash-"
+# flock'd (never written) by cleanup and the archiver so that they never act on one hour folder at once
+HOURS_LOCK = ".hours.lock"
 ARCHIVE_PLAYLIST = "archive.m3u8"
 INDEX_JSON = "index.json"
 METADATA_FILE = "archive.jsonl"
@@ -91,23 +93,34 @@ class DeviceLayout:
     def latest_link(self):
         return os.path.join(self.hot, "captures", LATEST_LINK)
 
+    @property
+    def hours_lock(self):
+        return os.path.join(self.root, HOURS_LOCK)
+
     def kind_dir(self, kind):
         return os.path.join(self.root, kind)
 
     def hour_dir(self, kind, hour):
         return os.path.join(self.root, kind, str(int(hour)))
 
-    def ram_thumbnail_index(self, hour):
-        return os.path.join(self.index_dir, f"thumbnails_{int(hour)}.json")
+    # An open hour's RAM indexes are named by its day and hour: nginx looks for today's name only, so
+    # one left behind (a stopped archiver) can never answer for the same hour of a later day.
+    def ram_thumbnail_index(self, key):
+        return os.path.join(self.index_dir, f"thumbnails_{ram_stem(key)}.json")
 
-    def ram_segment_playlist(self, hour):
-        return os.path.join(self.index_dir, f"segments_{int(hour)}.m3u8")
+    def ram_segment_playlist(self, key):
+        return os.path.join(self.index_dir, f"segments_{ram_stem(key)}.m3u8")
 
-    def ram_segment_index(self, hour):
-        return os.path.join(self.index_dir, f"segments_{int(hour)}.json")
+    def ram_segment_index(self, key):
+        return os.path.join(self.index_dir, f"segments_{ram_stem(key)}.json")
 
     def metadata_file(self, hour):
         return os.path.join(self.hour_dir("metadata", hour), METADATA_FILE)
+
+
+def ram_stem(key):
+    """Given an HourKey (day, hour): ``<day>_<hour>`` of its RAM index names (``2024-03-01_7``)."""
+    return f"{key.day}_{int(key.hour)}"
 
 
 def layouts(config):

@@ -1,7 +1,12 @@
-"""One archiver at a time: an flock on ``<run_dir>/archiver.lock``.
+"""Locks between hotcold processes (flock: the kernel drops them when a holder dies).
 
-The daemon, ``archive --once`` and ``flush`` all take it; the lock file holds the owner's pid so
-``flush`` can ask a running daemon to flush (SIGUSR1) instead of racing it.
+One archiver at a time: an flock on ``<run_dir>/archiver.lock``. The daemon, ``archive --once`` and
+``flush`` all take it; the lock file holds the owner's pid so ``flush`` can ask a running daemon to
+flush (SIGUSR1) instead of racing it.
+
+One actor on a device's hour folders at a time: HourFoldersLock, taken by cleanup from reading a
+folder's day to renaming it away, and by the archiver from reading a folder's day to marking it for
+a new day, so that cleanup can never take away a folder the archiver has just given to a new day.
 """
 
 import fcntl
@@ -46,3 +51,27 @@ class ArchiverLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+class HourFoldersLock:
+    """Given a device layout: a blocking, exclusive flock on its ``.hours.lock`` for a ``with`` block.
+    Held for a few file-system calls only (never across a copy or a sync), so waiting is short."""
+
+    def __init__(self, layout):
+        self.path = layout.hours_lock
+        self.fd = None
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # closing the only descriptor releases the flock
+        self.fd = None

@@ -11,6 +11,10 @@ Deletion is instant for readers: every expired hour folder (all devices, all kin
 to a hidden trash name inside its kind folder and recreated empty, and only then are the trash
 folders removed, so an hour disappears from view at once, not one slow rmtree at a time. A second or
 concurrent run finds the folder gone (ENOENT) and moves on. Leftover trash folders are swept. ``hot/`` is never touched.
+Reading a folder's day, judging it and hiding it happen under the device's HourFoldersLock, which the
+archiver takes to give a folder a new day (hours.HourFolders): without it the archiver could re-mark
+the folder for today and archive into it between the read and the rename, and the rename would take
+today's footage away with yesterday's (issue 15, defect 8).
 """
 
 import logging
@@ -33,6 +37,7 @@ from hotcold.hours import (
     sweep_trash,
 )
 from hotcold.layout import ARCHIVE_KINDS, layouts
+from hotcold.lock import HourFoldersLock
 
 log = logging.getLogger("hotcold.cleanup")
 
@@ -66,10 +71,11 @@ def cleanup(config, now, clock=None):
                 continue
             swept += sweep_trash(kdir, now)
             retention = config.retention_hours[kind] * 3600.0
-            for name, hour, day in _folders(kdir, tz):
-                if _expired(os.path.join(kdir, name), HourKey(day, hour), retention, now, boot, tz):
-                    recreate = not name.startswith("unsynced-")
-                    hidden.append((dev, kind, hour, day, name, hide_folder(kdir, name, recreate)))
+            for name in _candidates(kdir):
+                with HourFoldersLock(lay):  # the archiver cannot give the folder a new day until it is hidden
+                    found = _hide_if_expired(kdir, name, retention, now, boot, tz)
+                if found is not None:
+                    hidden.append((dev, kind, *found))
     out = []
     for dev, kind, h, day, name, trash in hidden:
         removed, n = remove_trash(trash)
@@ -80,19 +86,23 @@ def cleanup(config, now, clock=None):
     return out, swept
 
 
-def _folders(kdir, tz):
-    """Given a kind folder, yield (name, hour, day) of its hour folders holding a day and of its
+def _candidates(kdir):
+    """Given a kind folder, the names of the folders cleanup looks at: the hours 0..23, then its
     unsynced folders."""
-    for h in range(24):
-        day = folder_day(os.path.join(kdir, str(h)), tz)
-        if day is not None:
-            yield str(h), h, day
     with os.scandir(kdir) as it:
-        names = [e.name for e in it if e.is_dir(follow_symlinks=False)]
-    for name in sorted(names):
-        parsed = parse_unsynced(name)
-        if parsed is not None:
-            yield name, parsed[1], parsed[0]
+        unsynced = [e.name for e in it if e.is_dir(follow_symlinks=False) and parse_unsynced(e.name)]
+    return [str(h) for h in range(24)] + sorted(unsynced)
+
+
+def _hide_if_expired(kdir, name, retention, now, boot, tz):
+    """Given a kind folder and a folder name in it (under the device's HourFoldersLock), its kind's
+    retention (s), the wall time and the Boot of now: if the folder is expired, hide it (hours.hide_folder)
+    and return (hour, day, name, trash path); else None."""
+    parsed = parse_unsynced(name)
+    hour, day = (parsed[1], parsed[0]) if parsed else (int(name), folder_day(os.path.join(kdir, name), tz))
+    if day is None or not _expired(os.path.join(kdir, name), HourKey(day, hour), retention, now, boot, tz):
+        return None
+    return hour, day, name, hide_folder(kdir, name, recreate=parsed is None)
 
 
 def _expired(folder, key, retention, now, boot, tz):

@@ -8,7 +8,7 @@ Serves, with Python's standard library only:
       hot/captures/capture_<N>.jpg + latest.jpg (symlink, swapped as new captures arrive)
       hot/segments/output.m3u8 + segment_<N>.ts (live HLS, written by a running ffmpeg)
       thumbnails/<hour>/capture_<N>_thumbnail.jpg, segments/<hour>/archive.m3u8 (VOD) + .ts
-      hot/index/{thumbnails_<h>.json,segments_<h>.m3u8,segments_<h>.json} for the open (current) hour,
+      hot/index/{thumbnails,segments}_<day>_<h>.{json,m3u8} for the open (current) hour,
       thumbnails/<h>/index.json, segments/<h>/index.json for closed hours
   /api/host/thumbnails/<device>/<hour>, /api/host/segments/<device>/<hour>   the contract's JSON answers,
       from those index files, RAM copy first (as nginx does); an open hour's archive.m3u8 is served
@@ -104,6 +104,10 @@ class FakeHost:
     def hour_now(self) -> int:
         return dt.datetime.now(self.tz).hour
 
+    def today(self) -> str:
+        """Today in the host's zone: nginx looks for an open hour's RAM index under today's name only."""
+        return dt.datetime.now(self.tz).date().isoformat()
+
     # ---- archived hours (made once, at start) ----
     def make_archive(self) -> None:
         media = self.tree / ".media"
@@ -144,7 +148,8 @@ class FakeHost:
                 thumb_doc = json.dumps({"hour": h, "count": count,
                                         "thumbnails": [f"{URL_PREFIX}/{device}/thumbnails/{h}/{n}" for n in names]})
                 if count:
-                    target = index / f"thumbnails_{h}.json" if back == 0 else dev / "thumbnails" / str(h) / "index.json"
+                    sd_copy = dev / "thumbnails" / str(h) / "index.json"
+                    target = index / f"thumbnails_{day}_{h}.json" if back == 0 else sd_copy
                     target.write_text(thumb_doc)
                 if has_video:
                     for ts in vod.glob("*.ts"):
@@ -155,8 +160,8 @@ class FakeHost:
                     manifest = f"{URL_PREFIX}/{device}/segments/{h}/archive.m3u8"
                     seg_doc = json.dumps({"hour": h, "manifest_url": manifest})
                     if back == 0:
-                        (index / f"segments_{h}.m3u8").write_text(playlist)
-                        (index / f"segments_{h}.json").write_text(seg_doc)
+                        (index / f"segments_{day}_{h}.m3u8").write_text(playlist)
+                        (index / f"segments_{day}_{h}.json").write_text(seg_doc)
                     else:
                         (dev / "segments" / str(h) / "archive.m3u8").write_text(playlist)
                         (dev / "segments" / str(h) / "index.json").write_text(seg_doc)
@@ -236,7 +241,8 @@ class FakeHost:
         m = re.fullmatch(r"([^/]+)/(thumbnails|segments)/(\d+)/(index\.json|archive\.m3u8)", rel)
         if m:
             device, kind, hour, name = m.groups()
-            ram = {"index.json": f"{kind}_{hour}.json", "archive.m3u8": f"segments_{hour}.m3u8"}[name]
+            stem = f"{self.today()}_{int(hour)}"
+            ram = {"index.json": f"{kind}_{stem}.json", "archive.m3u8": f"segments_{stem}.m3u8"}[name]
             if not (kind == "thumbnails" and name == "archive.m3u8"):
                 path = self.tree / device / "hot" / "index" / ram
                 if path.is_file():
@@ -245,7 +251,7 @@ class FakeHost:
 
     def api_file(self, device: str, kind: str, hour: int) -> Path | None:
         name = "index.json"
-        for path in (self.tree / device / "hot" / "index" / f"{kind}_{hour}.json",
+        for path in (self.tree / device / "hot" / "index" / f"{kind}_{self.today()}_{hour}.json",
                      self.tree / device / kind / str(hour) / name):
             if path.is_file():
                 return path

@@ -114,7 +114,7 @@ def test_segments_wait_until_they_left_the_live_playlist_plus_margin(env):
                                                                          "archive.jsonl"))}
     assert recs["segment_101.ts"]["duration"] == 0.96
     assert recs["segment_101.ts"]["program_date_time"] == "2024-03-01T10:00:01.500+0000"
-    with open(os.path.join(env.hot("cam1"), "index", "segments_10.m3u8")) as f:
+    with open(os.path.join(env.hot("cam1"), "index", "segments_2024-03-01_10.m3u8")) as f:
         pl = f.read()
     assert "#EXTINF:0.960000,\nsegment_101.ts" in pl
     assert "#EXT-X-PROGRAM-DATE-TIME:2024-03-01T10:00:01.500+0000" in pl
@@ -208,8 +208,12 @@ def test_midnight_crossing_splits_days_and_closes_hour_23(env, tz):
     # 10, 11 (hour 23) archived; 12 (hour 23) still in RAM -> hour 23 stays open
     assert arch_names(env, "cam1", "thumbnails", 23) == [name_for("thumbnails", n) for n in (10, 11)]
     assert marker(env, "cam1", "thumbnails", 23) == "2024-03-01"
-    assert os.path.exists(os.path.join(env.hot("cam1"), "index", "thumbnails_23.json"))
-    assert not os.path.exists(os.path.join(env.archive("cam1", "thumbnails", 23), "index.json"))
+    assert os.path.exists(os.path.join(env.hot("cam1"), "index", "thumbnails_2024-03-01_23.json"))
+    # the day is over: nginx looks for today's RAM names only, so hour 23 gets its SD copies (EVENT) at once
+    with open(os.path.join(env.archive("cam1", "thumbnails", 23), "index.json")) as f:
+        assert json.load(f)["count"] == 2
+    with open(os.path.join(env.archive("cam1", "segments", 23), "archive.m3u8")) as f:
+        assert "#EXT-X-PLAYLIST-TYPE:EVENT" in f.read()
     for i, s in enumerate(["2024-03-02 00:00:07", "2024-03-02 00:00:09"]):
         produce(th, "thumbnails", 16 + i, mtime=ts(s, tz))
         produce(seg, "segments", 16 + i, mtime=ts(s, tz))
@@ -230,8 +234,8 @@ def test_midnight_crossing_splits_days_and_closes_hour_23(env, tz):
     with open(os.path.join(env.archive("cam1", "segments", 23), "index.json")) as f:
         assert json.load(f) == {"hour": 23, "manifest_url": "/host/stream/cam1/segments/23/archive.m3u8"}
     idx = os.listdir(os.path.join(env.hot("cam1"), "index"))
-    assert "thumbnails_23.json" not in idx and "segments_23.m3u8" not in idx
-    assert "thumbnails_0.json" in idx and "segments_0.m3u8" in idx
+    assert "thumbnails_2024-03-01_23.json" not in idx and "segments_2024-03-01_23.m3u8" not in idx
+    assert "thumbnails_2024-03-02_0.json" in idx and "segments_2024-03-02_0.m3u8" in idx
 
 
 class Mono:
@@ -348,7 +352,8 @@ def test_restart_rebuilds_the_current_hour_indexes_from_the_sd(env):
     a.run_once()
     idx = os.path.join(env.hot("cam1"), "index")
     before = {n: read(os.path.join(idx, n)) for n in sorted(os.listdir(idx))}
-    assert set(before) == {"thumbnails_10.json", "segments_10.m3u8", "segments_10.json"}
+    assert set(before) == {"thumbnails_2024-03-01_10.json", "segments_2024-03-01_10.m3u8",
+                           "segments_2024-03-01_10.json"}
     for n in os.listdir(idx):
         os.unlink(os.path.join(idx, n))
     b = make(env, FixedClock(t + 11), hot_limits={"thumbnails": 1, "segments": 1})
@@ -416,7 +421,7 @@ def test_ram_thumbnail_index_is_rewritten_at_most_once_a_second(env):
     t = ts("2024-03-01 10:15:00")
     clock = FixedClock(t)
     a = make(env, clock, hot_limits={"thumbnails": 1})
-    idx = os.path.join(env.hot("cam1"), "index", "thumbnails_10.json")
+    idx = os.path.join(env.hot("cam1"), "index", "thumbnails_2024-03-01_10.json")
     counts = []
     for i in range(12):  # 4 thumbnails a second for 3 s, as the daemon loop would see them
         produce(th, "thumbnails", i, mtime=clock.now)

@@ -74,8 +74,8 @@ class Feed:
 
 def assert_ram_is_a_full_render(env, dev="cam1", hour=10):
     """Both RAM indexes are byte-identical to a full render of the SD folder."""
-    assert ram(env, dev, f"thumbnails_{hour}.json") == expected_thumbnails(env, dev, hour)
-    assert ram(env, dev, f"segments_{hour}.m3u8") == expected_playlist(env, dev, hour, ended=False)
+    assert ram(env, dev, f"thumbnails_2024-03-01_{hour}.json") == expected_thumbnails(env, dev, hour)
+    assert ram(env, dev, f"segments_2024-03-01_{hour}.m3u8") == expected_playlist(env, dev, hour, ended=False)
 
 
 def make(env, clock):
@@ -109,13 +109,13 @@ def test_many_appends_give_exactly_a_full_render_and_never_reload(env, monkeypat
     feed = Feed(env, "cam1", clock)
     # a longer segment (target 1 -> 3), a gap in the dates and a jump in the numbers (discontinuities)
     run_seconds(a, feed, clock, 120, at={30: {"duration": 2.5}, 50: {"gap": 4.0}, 70: {"jump": 3}})
-    th = ram(env, "cam1", "thumbnails_10.json")
+    th = ram(env, "cam1", "thumbnails_2024-03-01_10.json")
     assert json.loads(th)["count"] == 480 - 4
     assert th == expected_thumbnails(env, "cam1", 10)
-    pl = ram(env, "cam1", "segments_10.m3u8")
+    pl = ram(env, "cam1", "segments_2024-03-01_10.m3u8")
     assert "#EXT-X-TARGETDURATION:3" in pl and pl.count("#EXT-X-DISCONTINUITY") >= 2
     assert pl == expected_playlist(env, "cam1", 10, ended=False)
-    assert json.loads(ram(env, "cam1", "segments_10.json")) == {
+    assert json.loads(ram(env, "cam1", "segments_2024-03-01_10.json")) == {
         "hour": 10, "manifest_url": "/host/stream/cam1/segments/10/archive.m3u8"}
     # loaded from the SD once, when the hour's index was made; every later write only appended
     assert sorted(loads) == ["_Playlist", "_Thumbnails"], loads
@@ -130,12 +130,12 @@ def test_out_of_order_arrivals_still_give_a_sorted_index(env):
         produce(env.hot("cam1", "thumbnails"), "thumbnails", n, mtime=t - 0.5)
     produce(env.hot("cam1", "segments"), "segments", 900, mtime=t - 0.5)
     run_seconds(a, feed, clock, 5)
-    th = ram(env, "cam1", "thumbnails_10.json")
+    th = ram(env, "cam1", "thumbnails_2024-03-01_10.json")
     urls = json.loads(th)["thumbnails"]
     nums = [number_of("thumbnails", u.rsplit("/", 1)[1]) for u in urls]
     assert nums == sorted(nums) and 4000 in nums and 5020 in nums
     assert th == expected_thumbnails(env, "cam1", 10)
-    pl = ram(env, "cam1", "segments_10.m3u8")
+    pl = ram(env, "cam1", "segments_2024-03-01_10.m3u8")
     assert "#EXT-X-MEDIA-SEQUENCE:900\n" in pl
     assert pl == expected_playlist(env, "cam1", 10, ended=False)
     # and appending in order goes on from there
@@ -146,7 +146,7 @@ def test_out_of_order_arrivals_still_give_a_sorted_index(env):
 def test_news_for_one_index_only_leave_the_other_as_it_is(env):
     a, feed, clock = start(env)
     run_seconds(a, feed, clock, 5)
-    before = ram(env, "cam1", "segments_10.m3u8")
+    before = ram(env, "cam1", "segments_2024-03-01_10.m3u8")
     for _ in range(3):  # only thumbnails (the segment muxer stalled)
         for _ in range(4):
             produce(env.hot("cam1", "thumbnails"), "thumbnails", feed.thumb, mtime=clock.now)
@@ -154,9 +154,9 @@ def test_news_for_one_index_only_leave_the_other_as_it_is(env):
         a.pass_device("cam1")
         clock.advance(1.0)
         a.write_ram_indexes()
-    assert ram(env, "cam1", "thumbnails_10.json") == expected_thumbnails(env, "cam1", 10)
-    assert ram(env, "cam1", "segments_10.m3u8") == before
-    thumbs = ram(env, "cam1", "thumbnails_10.json")
+    assert ram(env, "cam1", "thumbnails_2024-03-01_10.json") == expected_thumbnails(env, "cam1", 10)
+    assert ram(env, "cam1", "segments_2024-03-01_10.m3u8") == before
+    thumbs = ram(env, "cam1", "thumbnails_2024-03-01_10.json")
     for n in range(feed.seg + 1, feed.seg + 4):  # only segments
         produce(env.hot("cam1", "segments"), "segments", n, mtime=clock.now)
         pdt = datetime.fromtimestamp(clock.now - 1, UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
@@ -164,20 +164,20 @@ def test_news_for_one_index_only_leave_the_other_as_it_is(env):
         a.pass_device("cam1")
         clock.advance(1.0)
         a.write_ram_indexes()
-    assert ram(env, "cam1", "segments_10.m3u8") == expected_playlist(env, "cam1", 10, ended=False) != before
-    assert ram(env, "cam1", "thumbnails_10.json") == thumbs
+    assert ram(env, "cam1", "segments_2024-03-01_10.m3u8") == expected_playlist(env, "cam1", 10, ended=False) != before
+    assert ram(env, "cam1", "thumbnails_2024-03-01_10.json") == thumbs
 
 
 def test_a_rebuild_forgets_the_head_of_entries_no_longer_on_the_sd(env):
     a, feed, clock = start(env)
     run_seconds(a, feed, clock, 8, at={2: {"duration": 2.5}})
-    assert "#EXT-X-TARGETDURATION:3\n" in ram(env, "cam1", "segments_10.m3u8")
+    assert "#EXT-X-TARGETDURATION:3\n" in ram(env, "cam1", "segments_2024-03-01_10.m3u8")
     # the long segment and the first one leave the SD (by hand), the RAM file is lost: rebuilt from the SD
     for n in (1001, 1003):
         os.unlink(os.path.join(env.archive("cam1", "segments", 10), name_for("segments", n)))
-    os.unlink(os.path.join(env.hot("cam1"), "index", "segments_10.m3u8"))
+    os.unlink(os.path.join(env.hot("cam1"), "index", "segments_2024-03-01_10.m3u8"))
     run_seconds(a, feed, clock, 2)
-    pl = ram(env, "cam1", "segments_10.m3u8")
+    pl = ram(env, "cam1", "segments_2024-03-01_10.m3u8")
     assert "#EXT-X-TARGETDURATION:1\n" in pl and "#EXT-X-MEDIA-SEQUENCE:1002\n" in pl
     assert pl == expected_playlist(env, "cam1", 10, ended=False)
 
@@ -186,7 +186,7 @@ def test_a_rebuild_forgets_the_head_of_entries_no_longer_on_the_sd(env):
 def test_a_lost_or_replaced_ram_index_is_rebuilt_from_the_sd(env, how):
     a, feed, clock = start(env)
     run_seconds(a, feed, clock, 10)
-    for name in ("thumbnails_10.json", "segments_10.m3u8"):
+    for name in ("thumbnails_2024-03-01_10.json", "segments_2024-03-01_10.m3u8"):
         p = os.path.join(env.hot("cam1"), "index", name)
         if how == "deleted":
             os.unlink(p)
@@ -207,8 +207,8 @@ def test_restart_mid_hour_then_more_appends_then_the_hour_closes(env):
     b.recover()
     assert_ram_is_a_full_render(env)
     run_seconds(b, feed, clock, 20, at={3: {"gap": 3.0}})
-    th = ram(env, "cam1", "thumbnails_10.json")
-    pl = ram(env, "cam1", "segments_10.m3u8")
+    th = ram(env, "cam1", "thumbnails_2024-03-01_10.json")
+    pl = ram(env, "cam1", "segments_2024-03-01_10.m3u8")
     assert th == expected_thumbnails(env, "cam1", 10)
     assert pl == expected_playlist(env, "cam1", 10, ended=False)
     # the hour ends: once its last files have left RAM, the SD copies are written from the RAM copies
@@ -219,7 +219,7 @@ def test_restart_mid_hour_then_more_appends_then_the_hour_closes(env):
     assert sd_th == expected_thumbnails(env, "cam1", 10)
     assert sd_pl == expected_playlist(env, "cam1", 10, ended=True)
     assert sd_pl.startswith(pl.replace("#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-PLAYLIST-TYPE:VOD")[:200])
-    assert not os.path.exists(os.path.join(env.hot("cam1"), "index", "thumbnails_10.json"))
+    assert not os.path.exists(os.path.join(env.hot("cam1"), "index", "thumbnails_2024-03-01_10.json"))
 
 
 def test_growing_file_refuses_a_previous_file_it_did_not_write(tmp_path):
@@ -263,5 +263,5 @@ def test_a_failing_index_write_is_logged_and_rebuilt_not_fatal(env, monkeypatch,
     assert "boom" in caplog.text and a.states["cam1"].counters["errors"] == 1
     assert len(os.listdir(env.archive("cam1", "thumbnails", 10))) >= 4, "archiving went on"
     a.write_ram_indexes(force=True)  # next time: rebuilt from the SD
-    with open(os.path.join(env.hot("cam1"), "index", "thumbnails_10.json")) as f:
+    with open(os.path.join(env.hot("cam1"), "index", "thumbnails_2024-03-01_10.json")) as f:
         assert json.load(f)["count"] == 4

@@ -192,7 +192,7 @@ def check_indexes(base, run):
             check_thumb_index(p, os.path.dirname(p), problems)
             n += 1
         for p in glob.glob(os.path.join(d, "hot", "index", "*")):
-            m = re.match(r"^(thumbnails|segments)_(\d+)\.(json|m3u8)$", os.path.basename(p))
+            m = re.match(r"^(thumbnails|segments)_\d{4}-\d{2}-\d{2}_(\d+)\.(json|m3u8)$", os.path.basename(p))
             if not m:
                 continue
             folder = os.path.join(d, m.group(1), m.group(2))
