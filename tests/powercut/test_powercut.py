@@ -5,8 +5,10 @@ stack that records every block write and flush (pc_stack, pc_recfs); then many c
 one log (pc_check): each is mounted (the journal replays as at boot), recovered by the archiver with
 empty RAM, and checked. Bounded in `make test` (120 states), 2,000 with HOTCOLD_SOAK=1.
 
-The check is shown able to fail: the same run with a mover that skips its syncfs must report torn
-files (test_broken_mover_is_caught).
+The check is shown able to fail: the same run with a checkpoint that skips its syncfs must report torn
+files (test_broken_mover_is_caught), one that releases the outbox RAM copies before its flush must report
+lost files, and a recovery that keeps visible, never-checkpointed files unverified must report torn ones
+(test_broken_checkpoint_is_caught).
 """
 
 import time
@@ -66,7 +68,7 @@ def test_crash_states(tmp_path, sd_stack_ok):
 
 
 def test_broken_mover_is_caught(tmp_path, sd_stack_ok):
-    """The same harness on a runtime copy whose mover skips syncfs reports torn files."""
+    """The same harness on a runtime copy whose checkpoint skips its syncfs reports torn files."""
     files = pc_broken.broken_copy(str(tmp_path / "broken"), "no-syncfs")
     run = pc_run.record_run(str(tmp_path / "run"), 12, files_dir=files)
     s = pc_check.crash_states(run, 12, seed=3, files_dir=files)
@@ -75,6 +77,21 @@ def test_broken_mover_is_caught(tmp_path, sd_stack_ok):
         f"a mover without syncfs passed the crash-state check: {t}")
     # the figures of a deliberately broken runtime are not the project's: kept out of lost/torn
     record("powercut", "broken mover (syncfs removed) is caught", tried=s["states"], produced=len(run.produced),
+           source=__file__.rsplit("tests/", 1)[-1], states_failed=s["bad_states"],
+           caught=f"{t['torn']} torn, {t['lost']} lost (expected: failures)")
+
+
+@pytest.mark.parametrize("broken, column", [("release-before-flush", "lost"), ("keep-unverified", "torn")])
+def test_broken_checkpoint_is_caught(tmp_path, sd_stack_ok, broken, column):
+    """A checkpoint that unlinks the outbox RAM copies before its flush loses files; a recovery that keeps
+    visible files no checkpoint covered without checking them leaves torn (empty) files: the harness
+    reports both."""
+    files = pc_broken.broken_copy(str(tmp_path / "broken"), broken)
+    run = pc_run.record_run(str(tmp_path / "run"), 20, files_dir=files)
+    s = pc_check.crash_states(run, 16, seed=7, files_dir=files)
+    t = s["totals"]
+    assert s["bad_states"] > 0 and t[column] > 0, f"a checkpoint broken as {broken!r} passed: {t}"
+    record("powercut", f"broken checkpoint ({broken}) is caught", tried=s["states"], produced=len(run.produced),
            source=__file__.rsplit("tests/", 1)[-1], states_failed=s["bad_states"],
            caught=f"{t['torn']} torn, {t['lost']} lost (expected: failures)")
 

@@ -76,6 +76,7 @@ RULES = {
     "sd_card_cycles": "rated_cycles=",
     "sd_min_life": "(hotcold_sd_min_life_years)=",
     "evict_floor": "evict_floor_hours=",
+    "checkpoint": "checkpoint_seconds=",
 }
 
 # id: (override vars, substrings the failure message must contain: the variable and the value,
@@ -138,6 +139,14 @@ BAD = {
                                              "high_water_percent": 80, "evict_floor_hours": 25,
                                              "every_nth": {"captures": 1, "thumbnails": 1}}},
                        ["archiver_archive.evict_floor_hours=25"], ["evict_floor"]),
+    "checkpoint_121": ({"archiver_archive": {"rescan_seconds": 5, "batch_seconds": 0.25, "checkpoint_seconds": 121,
+                                             "segment_margin": 2, "high_water_percent": 80, "evict_floor_hours": 2,
+                                             "every_nth": {"captures": 1, "thumbnails": 1}}},
+                       ["archiver_archive.checkpoint_seconds=121"], ["checkpoint"]),
+    "checkpoint_half": ({"archiver_archive": {"rescan_seconds": 5, "batch_seconds": 0.25, "checkpoint_seconds": 0.5,
+                                              "segment_margin": 2, "high_water_percent": 80, "evict_floor_hours": 2,
+                                              "every_nth": {"captures": 1, "thumbnails": 1}}},
+                        ["archiver_archive.checkpoint_seconds=0.5"], ["checkpoint"]),
     "health_minute": ({"health_minute": "*/0"}, ["health_minute", "*/0"], ["health_minute"]),
     "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"],
                     ["listen_port"]),
