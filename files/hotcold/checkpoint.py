@@ -31,12 +31,13 @@ import errno
 import json
 import logging
 import os
+import shutil
 import zlib
 from dataclasses import dataclass
 
 from hotcold.fsutil import atomic_write, rename_noreplace, same_content, syncfs, unlink_quiet, write_all
 from hotcold.hours import hour_key
-from hotcold.layout import HOT_KINDS, is_temp, kind_of
+from hotcold.layout import HOT_KINDS, is_temp, kind_of, temp_name
 
 log = logging.getLogger("hotcold.checkpoint")
 
@@ -77,6 +78,7 @@ class Pending:
     device: str
     outbox: str
     sd_path: str
+    suspect: bool = False  # a flush failed while it waited: read it back before releasing it
 
 
 # ---------------------------------------------------------------- records
@@ -182,6 +184,8 @@ class Checkpoint:
                 self._write_record(dev, now, announce[dev])
             self.sync(self.base_path)
         except OSError as e:
+            for p in pending:  # a write-back error is reported once: whatever waited now is checked
+                p.suspect = True
             self.error = f"{errno.errorcode.get(e.errno, e.errno)}: {e.strerror or e}"
             self.failures += 1
             log.error("checkpoint %d failed: %s; %d RAM copies kept until a checkpoint succeeds",
@@ -216,9 +220,10 @@ class Checkpoint:
             self.announced[dev] = announce[dev]
             self.covered[dev] = {m: v for m, v in lengths[dev].items() if v[1]}
             self.used[dev] = set()
-        for p in pending:
+        released = [p for p in pending if not p.suspect or _read_back_ok(p)]
+        for p in released:
             unlink_quiet(p.outbox)
-        done = {id(p) for p in pending}
+        done = {id(p) for p in released}
         self.pending = [p for p in self.pending if id(p) not in done]
         self.dirty = bool(self.pending)
         self.last_time = now
@@ -275,6 +280,32 @@ class Checkpoint:
                 elif kind_of(name)[0] == kind:
                     _put_back(ob, os.path.join(lay.hot_dir(kind), name))
         self.dirty = self.dirty or bool(self.pending)
+
+
+def _read_back_ok(p):
+    """Given a pending file that waited through a failed flush: read its SD copy from the card (its cached
+    pages dropped first) and compare it with the RAM copy. A copy that differs (a data write the card
+    failed: zeros) is rewritten from the RAM copy under its name (same bytes, same record) and stays
+    pending; returns True only for an SD copy that reads back right."""
+    try:
+        fd = os.open(p.sd_path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            with open(p.outbox, "rb") as ram, os.fdopen(os.dup(fd), "rb") as sd:
+                if ram.read() == sd.read():
+                    return True
+        finally:
+            os.close(fd)
+        log.warning("%s: %s read back from the SD differs from its RAM copy (a failed write): rewritten, "
+                    "released at the next checkpoint", p.device, p.sd_path)
+        tmp = os.path.join(os.path.dirname(p.sd_path), temp_name(os.path.basename(p.sd_path)))
+        shutil.copy2(p.outbox, tmp)
+        os.replace(tmp, p.sd_path)
+    except FileNotFoundError:
+        return True  # the RAM copy or the SD copy is gone (cleanup deleted it): nothing left to protect
+    except OSError as e:
+        log.error("%s: cannot read back %s: %s", p.device, p.sd_path, e)
+    return False
 
 
 def _put_back(ob, hot_path):

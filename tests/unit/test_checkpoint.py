@@ -81,6 +81,32 @@ def test_one_flush_for_all_and_release_only_after_it(env):
     assert [f"captures/{KEY.hour}", f"metadata/{KEY.hour}/archive.jsonl"] in rec["announced"]
 
 
+def test_after_a_failed_flush_a_copy_that_reads_back_wrong_is_rewritten_not_released(env):
+    """The power-cut harness's data-EIO case: the card failed a data write, syncfs reported it once, the next
+    one succeeds. What waited through the failed flush is read back before its RAM copy goes."""
+    env.add_device("cam1")
+    cp = _cp(env)
+    cp.run(T0)
+    digests = _move(env, cp, range(1, 4))
+
+    def failing(path):
+        raise OSError(5, "Input/output error")
+
+    cp.sync = failing
+    assert cp.run(T0 + 1) is not None
+    d = env.archive("cam1", "captures", KEY.hour)
+    bad = os.path.join(d, "capture_2.jpg")
+    size = os.path.getsize(bad)
+    with open(bad, "r+b") as f:  # what the card holds where the write failed
+        f.write(b"\0" * size)
+    cp.sync = syncfs
+    assert cp.run(T0 + 2) is None
+    assert [os.path.basename(p.sd_path) for p in cp.pending] == ["capture_2.jpg"], "a bad copy was released"
+    assert sha256(bad) == digests["capture_2.jpg"], "the bad SD copy is rewritten from RAM"
+    assert cp.run(T0 + 3) is None and cp.pending == []
+    assert [r["name"] for r in _records(env)] == sorted(digests), "one record per file, unchanged"
+
+
 def test_recovery_keeps_covered_and_matching_files_removes_torn_ones(env):
     env.add_device("cam1")
     cp = _cp(env)
