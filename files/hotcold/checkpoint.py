@@ -177,6 +177,7 @@ class Checkpoint:
         pending = list(self.pending)
         lengths = {}
         announce = {}
+        self.seq += 1  # one number per checkpoint: every device's record of it goes to slot seq % 2
         try:
             for dev, lay in self.layouts.items():
                 announce[dev] = self._announce(dev, now, want.get(dev, ()))
@@ -206,7 +207,6 @@ class Checkpoint:
 
     def _write_record(self, dev, now, announce):
         lay = self.layouts[dev]
-        self.seq += 1
         doc = {"format": FORMAT, "seq": self.seq, "device": dev, "time": round(now, 3),
                "covered": self.covered[dev], "announced": sorted([d, m] for d, m in announce)}
         folder = os.path.join(lay.root, RECORD_DIR)
@@ -256,6 +256,9 @@ class Checkpoint:
             by_meta = {}
             for d, m in rec.get("announced", []):
                 by_meta.setdefault(m, []).append(d)
+                # what recovery checked and changed is durable only after the next flush: until then the
+                # next record must announce it again, or a second crash would skip the check
+                self.used[device].add((d, m))
             for meta_rel, dirs in by_meta.items():
                 k, r = _verify_hour(lay, meta_rel, dirs, _covered_length(lay, meta_rel, covered))
                 kept += k
@@ -392,7 +395,7 @@ def _verify_hour(layout, meta_rel, dirs, covered_len):
         else:
             tail.setdefault(key, rec)
     kept = removed = 0
-    verified = set()
+    verified, gone = set(), set()
     for d in dirs:
         folder = os.path.join(layout.root, d)
         for name in _names(folder):
@@ -408,13 +411,27 @@ def _verify_hour(layout, meta_rel, dirs, covered_len):
                 verified.add(key)
             else:
                 unlink_quiet(path)
+                gone.add(key)
                 removed += 1
                 log.warning("%s: %s/%s was visible but not checkpointed and does not match its record: "
                             "removed (lost with the power cut)", layout.device, d, name)
     if any(end > covered_len for end, _r, _raw in lines):
+        hour_dir = os.path.basename(os.path.dirname(meta_rel))
+        keep = set()
+        for end, rec, _raw in lines:
+            if end <= covered_len or not rec or (rec.get("kind"), rec.get("name")) in trusted:
+                continue
+            key = (rec.get("kind"), rec.get("name"))
+            d = f"{key[0]}/{hour_dir}"
+            if key in verified or (key not in gone and not (d in dirs and not _exists(layout.root, d, key[1]))):
+                keep.add(key)  # checked and kept, or in a folder this check did not cover: left alone
         _rewrite_tail(meta_path, covered_len, [(rec.get("kind"), rec.get("name"), raw) for end, rec, raw in lines
-                                               if end > covered_len and rec], verified)
+                                               if end > covered_len and rec], keep)
     return kept, removed
+
+
+def _exists(root, d, name):
+    return isinstance(name, str) and os.path.exists(os.path.join(root, d, name))
 
 
 def _matches(path, rec, layout, kind, dir_rel, name):
