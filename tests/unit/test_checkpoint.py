@@ -179,3 +179,42 @@ def test_a_folder_not_announced_by_a_flushed_record_is_not_allowed(env):
     assert not cp.allowed("cam1", [other])
     cp.run(T0, want={"cam1": [other]})
     assert cp.allowed("cam1", [other])
+
+
+def test_what_recovery_checked_is_announced_until_a_flush_made_it_durable(env):
+    """Recovery's removals are not durable until the next flush: a second power cut before it must find the
+    same folders announced by whichever record is newest, even when the clock moved on to other hours."""
+    env.add_device("cam1")
+    cp = _cp(env)
+    cp.run(T0)
+    _move(env, cp, range(1, 3))
+    fresh = _cp(env)
+    fresh.recover_device("cam1", T0 + 5 * 3600)
+
+    def failing(path):
+        raise OSError(5, "Input/output error")
+
+    fresh.sync = failing
+    assert fresh.run(T0 + 5 * 3600) is not None  # the record is written, the flush fails (the second cut)
+    rec = read_newest(DeviceLayout(env.base, "cam1"))
+    assert rec["seq"] == fresh.seq
+    assert [f"captures/{KEY.hour}", f"metadata/{KEY.hour}/archive.jsonl"] in rec["announced"]
+    fresh.sync = syncfs
+    assert fresh.run(T0 + 5 * 3600 + 1) is None
+    assert fresh.run(T0 + 5 * 3600 + 2) is None
+    rec = read_newest(DeviceLayout(env.base, "cam1"))
+    assert [f"captures/{KEY.hour}", f"metadata/{KEY.hour}/archive.jsonl"] not in rec["announced"], \
+        "once flushed, an old hour is no longer checked at every start"
+
+
+def test_every_device_alternates_between_both_slots(env):
+    env.add_device("cam1")
+    env.add_device("cam2")
+    lays = {d: DeviceLayout(env.base, d) for d in ("cam1", "cam2")}
+    cp = Checkpoint(env.base, lays, UTC, syncfs)
+    cp.run(T0)
+    cp.run(T0 + 1)
+    for lay in lays.values():
+        seqs = sorted(checkpoint.decode_record(open(os.path.join(lay.root, checkpoint.RECORD_DIR, f"{s}.json")).read())
+                      ["seq"] for s in (0, 1))
+        assert seqs == [1, 2], "a torn newest record needs the previous one in the other slot"
