@@ -104,6 +104,8 @@ def document(config, now, evaluated=None):
     out = health_document(config, results, doc, now)
     key = hour_key(now, config.tz)
     out["hour"] = {"day": key.day, "hour": key.hour}
+    # visible versus durable: the archiver's last checkpoint (null without a heartbeat)
+    out["checkpoint"] = (doc or {}).get("checkpoint") if isinstance(doc, dict) else None
     lays = layouts(config)
     for r in results:
         lay, ram = lays[r.device], r.metrics.get("hot") or {}
