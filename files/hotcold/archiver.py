@@ -135,6 +135,7 @@ class Archiver:
         now = self.now()
         for state in self.states.values():
             self._recover_device(state, now)
+        self.cp.dirty = True  # the first pass ends with a checkpoint: it announces the hours about to be written
 
     def _recover_device(self, state, now):
         """Given a device state and the time: remove temp files, check what the last checkpoint did not
