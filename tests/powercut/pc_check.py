@@ -69,7 +69,7 @@ class Prefix:
 def choose_states(wl, run, n, rng, window=None):
     """``n`` fsync numbers k (ascending, repeats allowed) spread over the whole run (or the part of it
     between the monotonic times ``window``), at least a few of them inside the mid-run cleanup and a
-    quarter of them at the counts where the archiver released RAM copies (a cut right after a release,
+    third of them at the counts where the archiver released RAM copies (a cut right after a release,
     before the next flush: where a release that came too early shows)."""
     lo, hi = window or (float("-inf"), run.run_end)
     last = max(k for k in range(1, wl.flushes + 1) if wl.flush_time(k) <= hi)
@@ -77,7 +77,7 @@ def choose_states(wl, run, n, rng, window=None):
     ks = [rng.randint(first, last) for _ in range(n)]
     released = sorted({ev[0] for ev in run.unlinks.values() if first <= ev[0] <= last})
     if released:
-        for i in range(n - n // 4, n):
+        for i in range(n - n // 3, n):
             ks[i] = rng.choice(released)
     c0, c1 = run.cleanup
     # a cut between fsync k and k+1 is mid-cleanup when that interval overlaps the cleanup

@@ -88,7 +88,7 @@ def test_broken_checkpoint_is_caught(tmp_path, sd_stack_ok, broken, column):
     reports both."""
     files = pc_broken.broken_copy(str(tmp_path / "broken"), broken)
     run = pc_run.record_run(str(tmp_path / "run"), 20, files_dir=files)
-    s = pc_check.crash_states(run, 16, seed=7, files_dir=files)
+    s = pc_check.crash_states(run, 20, seed=7, files_dir=files)
     t = s["totals"]
     assert s["bad_states"] > 0 and t[column] > 0, f"a checkpoint broken as {broken!r} passed: {t}"
     record("powercut", f"broken checkpoint ({broken}) is caught", tried=s["states"], produced=len(run.produced),
