@@ -7,8 +7,7 @@ empty RAM, and checked. Bounded in `make test` (120 states), 2,000 with HOTCOLD_
 
 The check is shown able to fail: the same run with a checkpoint that skips its syncfs must report torn
 files (test_broken_mover_is_caught), one that releases the outbox RAM copies before its flush must report
-lost files, and a recovery that keeps visible, never-checkpointed files unverified must report torn ones
-(test_broken_checkpoint_is_caught).
+lost files (test_broken_checkpoint_is_caught).
 """
 
 import time
@@ -81,21 +80,18 @@ def test_broken_mover_is_caught(tmp_path, sd_stack_ok):
            caught=f"{t['torn']} torn, {t['lost']} lost (expected: failures)")
 
 
-# keep-unverified runs with the default 30 s interval: the whole 20 s run is then visible but not
-# checkpointed, and ext4's 5 s journal commits make renames durable before their (delayed) data, the
-# states a recovery that keeps what it did not check gets wrong; with 6 s most cuts miss that window.
-@pytest.mark.parametrize("broken, column, interval", [("release-before-flush", "lost", pc_run.CHECKPOINT_SECONDS),
-                                                      ("keep-unverified", "torn", 30)])
-def test_broken_checkpoint_is_caught(tmp_path, sd_stack_ok, monkeypatch, broken, column, interval):
-    """A checkpoint that unlinks the outbox RAM copies before its flush loses files; a recovery that keeps
-    visible files no checkpoint covered without checking them leaves torn (empty) files: the harness
-    reports both."""
-    monkeypatch.setattr(pc_run, "CHECKPOINT_SECONDS", interval)
+# pc_broken's "keep-unverified" (recovery keeps visible, never-checkpointed files unchecked) is not asserted
+# here: ext4 wrote the delayed data before the journal commit that made a rename durable in nearly every
+# state (caught in 1 of 20 states at a 30 s interval, 0 of 20 at 6 s), so a bounded test of it would be
+# flaky; tests/unit/test_checkpoint.py checks that recovery removes such files.
+def test_broken_checkpoint_is_caught(tmp_path, sd_stack_ok):
+    """A checkpoint that unlinks the outbox RAM copies before its flush loses files: the harness reports it."""
+    broken = "release-before-flush"
     files = pc_broken.broken_copy(str(tmp_path / "broken"), broken)
     run = pc_run.record_run(str(tmp_path / "run"), 20, files_dir=files)
     s = pc_check.crash_states(run, 20, seed=7, files_dir=files)
     t = s["totals"]
-    assert s["bad_states"] > 0 and t[column] > 0, f"a checkpoint broken as {broken!r} passed: {t}"
+    assert s["bad_states"] > 0 and t["lost"] > 0, f"a checkpoint broken as {broken!r} passed: {t}"
     record("powercut", f"broken checkpoint ({broken}) is caught", tried=s["states"], produced=len(run.produced),
            source=__file__.rsplit("tests/", 1)[-1], states_failed=s["bad_states"],
            caught=f"{t['torn']} torn, {t['lost']} lost (expected: failures)")
