@@ -334,7 +334,7 @@ class Archiver:
                 state.counters["errors"] += len(res.failed)
                 state.log.warning("%s: %d file(s) not archived this time (will retry): %s", state.device,
                                   len(res.failed), ", ".join(i.name for i in res.failed[:5]))
-            if res.moved:
+            if res.moved and self.cp.error is None:  # visible is not enough while checkpoints fail
                 state.sd.took_files()
             if self.on_progress is not None:
                 self.on_progress()
@@ -353,10 +353,15 @@ class Archiver:
         """Make everything visible on the SD durable with one flush and release the outbox RAM copies
         (checkpoint.Checkpoint.run). Return None or the OSError that failed it (counted, logged)."""
         err = self.cp.run(self.now(), want)
-        self.next_checkpoint = self.monotonic() + self.cfg.archive.checkpoint_seconds
-        if err is not None:
-            for state in self.states.values():
-                state.counters["errors"] += 1
+        mono = self.monotonic()
+        self.next_checkpoint = mono + self.cfg.archive.checkpoint_seconds
+        for state in self.states.values():
+            # a card that cannot make files durable takes no more: they stay in RAM (up to the high water)
+            # until a checkpoint succeeds again, and health says SD not writable
+            if err is not None:
+                state.sd.failed(err, mono)
+            else:
+                state.sd.took_files()
         if self.on_progress is not None:
             self.on_progress()
         return err
