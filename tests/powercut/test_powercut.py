@@ -112,8 +112,12 @@ def test_quantile():
     assert quantile([], 0.5) is None
 
 
+# Was an imperative xfail until the checkpoint: a failing checkpoint keeps every outbox copy, and what waited
+# through it is read back from the card (cached pages dropped) and rewritten from RAM if it differs before
+# its RAM copy goes (checkpoint._read_back_ok). The history, for the assertion message:
 DATA_EIO_DEFECT = (
-    "runtime defect: with file-data writes failing (EIO at the block layer), the archiver unlinks RAM copies whose "
+    "former runtime defect: with file-data writes failing (EIO at the block layer), the archiver unlinked RAM copies "
+    "whose "
     "SD copies never got their data: mover.py trusts one syncfs() to report the batch's write-back errors, and "
     "here it did not (first EIO write logged at the first fault, the archiver's first 'EIO: syncfs' about 5 s "
     "later). First seen: 2 segments (cam1 and cam2 segment_1000008.ts) unlinked from RAM at fsync 210/218 after "
@@ -126,7 +130,7 @@ def test_disk_errors(tmp_path, sd_stack_ok):
     then heals, while the archiver runs. Read-only part: every crash state checks out, health says CRIT,
     archiving resumes without a restart. EIO part: health says CRIT, ext4 keeps taking writes and the
     archiver resumes; its crash states show whether a RAM copy was unlinked before its SD copy was
-    durable (an xfail with the figures while DATA_EIO_DEFECT stands). Last, failing flushes: what ext4
+    durable (DATA_EIO_DEFECT, fixed by the checkpoint's read-back). Last, failing flushes: what ext4
     does is recorded (the archiver's side of it: test_dir_fsync_eio.py)."""
     run = pc_run.record_run(str(tmp_path / "run"), pc_faults.MAX_SECONDS, seed=5, scenario=pc_faults.disk_faults)
     info = run.info
@@ -155,8 +159,7 @@ def test_disk_errors(tmp_path, sd_stack_ok):
     t = eio["totals"]
     figures = (f"{eio['bad_states']} of {eio['states']} states failed; lost {t['lost']}, torn {t['torn']}, "
                f"duplicated {t['duplicated']}; first: {(eio['problems'] or [{}])[0].get('problems', [])[:2]}")
-    if eio["bad_states"]:
-        pytest.xfail(f"{DATA_EIO_DEFECT} This run: {figures}")
+    assert eio["bad_states"] == 0, f"{DATA_EIO_DEFECT} This run: {figures}"
     record("disk_errors", "file-data EIO random then persistent, healed (FUSE-injected)", tried=eio["states"],
            produced=len(run.produced), lost=t["lost"], torn=t["torn"], source=src, columns=t,
            recovery_p50_s=round(quantile(eio["ready"], 0.5), 3),
