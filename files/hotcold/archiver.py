@@ -5,9 +5,9 @@ A pass reads as four steps:
   scan    the media files in RAM (hotfiles.scan); latest.jpg follows the newest capture (latest.LatestLink)
   decide  what stays and what goes (policy.due: hot limits, live playlist gate, NORMAL/DRAIN/FLUSH);
           the tmpfs above ``high_water_percent`` turns NORMAL into DRAIN
-  commit  durable batched moves to ``<kind>/<hour>/`` of each file's mtime hour in ``timezone``
-          (mover.move_batch), after the every_nth SD saver and the hour folders' day check
-          (hours.HourFolders)
+  commit  batched moves to ``<kind>/<hour>/`` of each file's mtime hour in ``timezone``
+          (mover.move_batch: visible at once, the RAM copy parked in the outbox), after the every_nth
+          SD saver and the hour folders' day check (hours.HourFolders)
   record  counters, the open hours' indexes (indexes.OpenHours), the live playlist memory
           (playlist.LiveSegments)
 
@@ -16,6 +16,11 @@ When the SD cannot take files, they stay in RAM (sdstate.SdState retries the SD 
 past the tmpfs high water the oldest are dropped, just enough. A slow card that lets the tmpfs reach
 LAST_RESORT_PERCENT meets the same drop between batches. The loss counters outlive a restart
 (counterfile).
+
+Durability is the checkpoint's (checkpoint.Checkpoint): every ``checkpoint_seconds`` (the daemon's timer),
+at the end of ``run_once``, before an hour's indexes go to the SD and before a batch renames into a folder
+the last flushed record did not announce, ONE syncfs for all devices makes everything visible durable;
+only then are the outbox RAM copies unlinked.
 """
 
 import errno
@@ -26,6 +31,7 @@ import weakref
 
 from hotcold import counterfile, policy, sysd, wear
 from hotcold.budget import Budget
+from hotcold.checkpoint import Checkpoint
 from hotcold.clock import Clock
 from hotcold.evict import Evictor, over_mark
 from hotcold.fsutil import ErrorWatch, disk_usage, syncfs, unlink_quiet
@@ -42,9 +48,9 @@ log = logging.getLogger("hotcold.archiver")
 
 NORMAL, DRAIN, FLUSH = policy.NORMAL, policy.DRAIN, policy.FLUSH
 
-# One durable batch (one syncfs) holds at most this many files / bytes, so that after an SD outage or
-# at a flush a batch still ends within seconds on a slow card: a batch that never finished before
-# the next crash or watchdog kill would make no progress at all.
+# One batch holds at most this many files / bytes, so that after an SD outage or at a flush a batch
+# still ends within seconds on a slow card: a batch that never finished before the next crash or
+# watchdog kill would make no progress at all.
 BATCH_MAX = 400
 BATCH_MAX_BYTES = 16 * 1024 * 1024
 
@@ -118,6 +124,10 @@ class Archiver:
         self.disk_baseline = _disk_baseline(config.base_path, self.now())
         self.sd_watch = _error_watch(config.base_path)
         weakref.finalize(self, self.sd_watch.close)  # in-process users (tests) let go of the SD when done
+        self.cp = Checkpoint(config.base_path, lays, config.tz, self.sd_watch.syncfs)
+        self.next_checkpoint = self.monotonic() + config.archive.checkpoint_seconds
+        for state in self.states.values():  # an hour's indexes go to the SD only once what they name is durable
+            state.hours.before_sd = self._checkpoint_before_index
 
     def now(self):
         return self.clock.time()
@@ -128,22 +138,26 @@ class Archiver:
         now = self.now()
         for state in self.states.values():
             self._recover_device(state, now)
+        self.cp.dirty = True  # the first pass ends with a checkpoint: it announces the hours about to be written
 
     def _recover_device(self, state, now):
-        """Given a device state and the time: remove temp files, complete half-done moves, rebuild the
-        indexes (a failure is logged and counted; the archiver still starts)."""
+        """Given a device state and the time: remove temp files, check what the last checkpoint did not
+        cover (checkpoint.recover_device), complete half-done moves, rebuild the indexes (a failure is
+        logged and counted; the archiver still starts)."""
         lay = state.layout
         try:
             removed = remove_temp_files(lay, now)
-            done = complete_half_done(lay, self.tz, now)
+            verified, dropped = self.cp.recover_device(state.device, now)
+            done = complete_half_done(lay, self.tz, now, lambda kind, sd: self.cp.hold(state.device, kind, sd))
         except OSError as e:
             state.log.error("%s: recovery failed: %s", state.device, e)
             state.counters["errors"] += 1
             return
         state.counters["recovered"] += done
-        if removed or done:
-            state.log.info("%s: recovery removed %d temp file(s), completed %d half-done move(s)",
-                     state.device, removed, done)
+        if removed or done or verified or dropped:
+            state.log.info("%s: recovery removed %d temp file(s), completed %d half-done move(s); of the files "
+                           "visible but not checkpointed %d matched their record, %d did not and were removed",
+                           state.device, removed, done, verified, dropped)
         in_ram = {hour_key(f.mtime, self.tz) for lst in scan(lay).values() for f in lst}
         state.hours.rebuild(now, in_ram)
 
@@ -188,6 +202,10 @@ class Archiver:
         usage = disk_usage(state.layout.hot)
         state.tmpfs_percent = usage[2] if usage else None
         high = self.cfg.archive.high_water_percent
+        if mode == NORMAL and usage and usage[2] >= high and self.cp.pending:
+            self.checkpoint()  # the outbox holds RAM too: release it before draining the hot files
+            usage = disk_usage(state.layout.hot)
+            state.tmpfs_percent = usage[2] if usage else None
         if mode == NORMAL and usage and usage[2] >= high:
             if not state.draining:
                 state.log.warning("%s: tmpfs %.0f%% full (high water %d%%): draining to the limits now",
@@ -281,6 +299,9 @@ class Archiver:
         """Given the files still to move (oldest first): if the tmpfs is LAST_RESORT_PERCENT full (the
         card is slower than FFmpeg), drop the oldest down to the high water. Return the dropped paths."""
         usage = disk_usage(state.layout.hot)
+        if usage is not None and usage[2] >= LAST_RESORT_PERCENT and self.cp.pending:
+            self.checkpoint()  # the outbox copies go first: a checkpoint releases them without a loss
+            usage = disk_usage(state.layout.hot)
         if usage is None or usage[2] < LAST_RESORT_PERCENT:
             return set()
         victims = over_mark(pending, usage[0] * usage[2] / 100.0, usage[0], self._high_water())
@@ -314,7 +335,11 @@ class Archiver:
                 items, segs, chunk = self._batch_items(state, chunk, now, gone)
             except OSError as e:
                 return e
-            res = move_batch(items, now, self.sd_watch.syncfs)
+            err = self._announce(state, items, now)
+            if err is not None:
+                return err
+            res = move_batch(items, now, lambda it: self.cp.hold(state.device, it.kind, it.dst))
+            self.cp.note_used(state.device, [(it.dst_dir, it.meta_path) for it in res.moved])
             self._record_batch(state, res, segs, gone)
             if res.sd_error is not None:
                 return res.sd_error
@@ -322,11 +347,45 @@ class Archiver:
                 state.counters["errors"] += len(res.failed)
                 state.log.warning("%s: %d file(s) not archived this time (will retry): %s", state.device,
                                   len(res.failed), ", ".join(i.name for i in res.failed[:5]))
-            if res.moved:
+            if res.moved and self.cp.error is None:  # visible is not enough while checkpoints fail
                 state.sd.took_files()
             if self.on_progress is not None:
                 self.on_progress()
         return None
+
+    def _announce(self, state, items, now):
+        """Before a batch renames into a folder the last flushed checkpoint record did not announce, a
+        checkpoint announces it (recovery checks only announced folders). Return its OSError or None."""
+        pairs = [(it.dst_dir, it.meta_path) for it in items]
+        if self.cp.allowed(state.device, pairs):
+            return None
+        return self.checkpoint(want={state.device: pairs})
+
+    # ------------------------------------------------------------ checkpoint
+    def checkpoint(self, want=None):
+        """Make everything visible on the SD durable with one flush and release the outbox RAM copies
+        (checkpoint.Checkpoint.run). Return None or the OSError that failed it (counted, logged)."""
+        err = self.cp.run(self.now(), want)
+        mono = self.monotonic()
+        self.next_checkpoint = mono + self.cfg.archive.checkpoint_seconds
+        for state in self.states.values():
+            # a card that cannot make files durable takes no more: they stay in RAM (up to the high water)
+            # until a checkpoint succeeds again, and health says SD not writable
+            if err is not None:
+                state.sd.failed(err, mono)
+            else:
+                state.sd.took_files()
+        if self.on_progress is not None:
+            self.on_progress()
+        return err
+
+    def checkpoint_due(self):
+        """True if the checkpoint interval is over and there is something to make durable."""
+        return self.cp.due() and self.monotonic() >= self.next_checkpoint
+
+    def _checkpoint_before_index(self):
+        if self.cp.due():
+            self.checkpoint()
 
     def _batch_items(self, state, chunk, now, gone):
         """Given a batch of hot files, prepare their hour folders and return (MoveItems, {src path:
@@ -418,17 +477,30 @@ class Archiver:
 
     # ------------------------------------------------------------ whole runs
     def run_once(self, mode=NORMAL):
+        """One pass over every device, then a checkpoint: what left the hot folders is durable and out
+        of RAM when it returns (unless the checkpoint failed). Return the files left in RAM by device."""
         left = {}
         for dev in self.states:
             left[dev] = self.pass_device(dev, mode)
         self.write_ram_indexes(force=True)
+        if self.cp.due():
+            self.checkpoint()
         return left
 
     def flush(self):
-        """Everything in RAM to the SD, incl. the open hours' indexes. True if RAM is empty."""
+        """Everything in RAM to the SD, incl. the open hours' indexes, and a final checkpoint. True if
+        RAM (hot folders and outbox) is empty."""
         left = self.run_once(FLUSH)
         self.budget.close(self._archived_bytes())
         ok = True
+        if not self.cp.pending:
+            # one more (empty) checkpoint: its record covers everything, so the next start checks nothing
+            self.cp.dirty = True
+            self.checkpoint()
+        if self.cp.pending:
+            ok = False
+            log.error("flush: %d file(s) wait in the outbox, the checkpoint failed (%s)", len(self.cp.pending),
+                      self.cp.error)
         for dev, rem in left.items():
             n = sum(len(v) for v in rem.values())
             if n:
@@ -445,6 +517,7 @@ class Archiver:
             "devices": {d: state.summary() for d, state in self.states.items()},
             "sd_disk": self.disk_baseline,
             "budget": self.budget.summary(),
+            "checkpoint": self.cp.summary(self.now()),
         }
 
     def status_line(self):

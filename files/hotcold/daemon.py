@@ -3,8 +3,10 @@
 Startup: take the archiver lock, recover (temp files, half-done moves, RAM indexes), one full
 pass, then READY=1. Loop: wait for inotify events (or a signal, or a deadline), let events gather
 for ``batch_seconds``, pass over the devices that had events; every ``rescan_seconds`` a full
-rescan (safety net, re-adds watches, retries a failing SD). Each loop turn pings the watchdog, so a
-hung loop is caught by systemd. SIGTERM/SIGINT: flush everything to the SD, exit 0. SIGUSR1: flush
+rescan (safety net, re-adds watches, retries a failing SD); every ``checkpoint_seconds`` a checkpoint
+(one flush for the whole SD: what the passes made visible becomes durable, the outbox RAM copies are
+released). Each loop turn pings the watchdog, so a hung loop is caught by systemd. SIGTERM/SIGINT: flush
+everything to the SD (ending with a checkpoint), exit 0. SIGUSR1: flush
 now and go on (``hotcold flush`` while the daemon runs).
 """
 
@@ -101,6 +103,8 @@ class Daemon:
                 next_rescan = mono + cfg.archive.rescan_seconds
             self._pass(due, pending)
             arch.write_ram_indexes()
+            if arch.checkpoint_due():
+                arch.checkpoint()
             self._ping()  # only reached while the loop really turns: a hung loop is caught
             if mono >= next_beat:
                 self._heartbeat(started)
@@ -114,6 +118,8 @@ class Daemon:
         deadline = min(next_timer, mono + MAX_SLEEP)
         if pending:
             deadline = min(deadline, min(pending.values()) + self.cfg.archive.batch_seconds)
+        if arch.cp.due():
+            deadline = min(deadline, max(mono, arch.next_checkpoint))
         due_idx = arch.next_index_due()
         if due_idx is not None:
             deadline = min(deadline, mono + max(0.0, due_idx - arch.now()))

@@ -3,7 +3,9 @@
 Checks, each OK / WARN / CRIT:
   hot mount   ``hot/`` is a mount point of type tmpfs (/proc/self/mountinfo)       else CRIT
   archiver    heartbeat ``<run_dir>/archiver.json`` younger than heartbeat_max_age  else CRIT;
-              the archiver reports the SD as failing                                 CRIT
+              the archiver reports the SD as failing                                 CRIT;
+              files visible on the SD but not durable for longer than checkpoint_seconds
+              + CHECKPOINT_SLACK (the last checkpoint failed or is overdue)          WARN
   hot counts  per kind vs its limit (+ segment_margin for segments, which stay in RAM
               until they have left the live playlist): the archiver holds them at 100 %;
               WARN when the files it should already have moved (beyond the limit and older
@@ -32,6 +34,9 @@ from hotcold.policy import held, overdue
 OK, WARN, CRIT = 0, 1, 2
 STATE_NAMES = {OK: "OK", WARN: "WARN", CRIT: "CRIT"}
 TMPFS_CRIT_PERCENT = 95.0
+# A checkpoint is late when the files waiting for it have waited this long beyond checkpoint_seconds (a
+# pass, a slow flush and the heartbeat's own period fit in it)
+CHECKPOINT_SLACK = 10.0
 
 
 @dataclass
@@ -154,8 +159,27 @@ def check_archiver(config, dev, beat, m):
     if not dstate.get("sd_ok", True):
         return Check(dev, "archiver", CRIT, f"SD not writable: {dstate.get('sd_error')}; "
                      f"{dstate.get('dropped', 0)} file(s) dropped")
+    late = checkpoint_late(config, beat)
+    if late:
+        return Check(dev, "archiver", WARN, late)
     return Check(dev, "archiver", OK, f"heartbeat {max(beat.age, 0):.0f}s ago, "
                  f"{dstate.get('archived', 0)} archived, {dstate.get('dropped', 0)} dropped")
+
+
+def checkpoint_late(config, beat):
+    """Given the heartbeat, why the files visible on the SD are not durable in time (the checkpoint failed
+    or is overdue while files wait for it), or None."""
+    cp = beat.doc.get("checkpoint") if beat.doc else None
+    if not cp or not cp.get("pending"):
+        return None
+    limit = config.archive.checkpoint_seconds + CHECKPOINT_SLACK
+    age = cp.get("age_seconds")
+    age = None if age is None else age + max(beat.age, 0)
+    if cp.get("error") or age is None or age > limit:
+        return (f"{cp['pending']} file(s) visible on the SD but not durable: last checkpoint "
+                f"{'never' if age is None else f'{age:.0f}s ago'} (limit {limit:g}s)"
+                + (f", failing: {cp['error']}" if cp.get("error") else ""))
+    return None
 
 
 def check_hot_counts(config, dev, lay, now, m):

@@ -326,6 +326,7 @@ class OpenHours:
         self.counters = counters
         self.log = log
         self.hours = {}  # HourKey -> HourIndex
+        self.before_sd = None  # called before an hour's indexes go to the SD (the archiver's checkpoint)
 
     def keys(self):
         return sorted(self.hours)
@@ -382,6 +383,8 @@ class OpenHours:
 
     def _close_hour(self, key):
         idx = self.hours[key]
+        if self.before_sd is not None:
+            self.before_sd()
         try:
             idx.write_sd(ended=True)
             idx.remove_ram()
@@ -396,6 +399,8 @@ class OpenHours:
 
     def _write_sd(self, key):
         """Write an open hour's SD copies (EVENT); True if done."""
+        if self.before_sd is not None:
+            self.before_sd()
         try:
             self.hours[key].write_sd(ended=False)
         except OSError as e:

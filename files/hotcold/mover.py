@@ -1,31 +1,34 @@
-"""Durable, batched, crash-safe moves from the tmpfs (RAM) to the SD card.
+"""Batched, crash-safe moves from the tmpfs (RAM) to the SD card: visible at once, durable at the checkpoint.
 
 rename() cannot cross file systems (EXDEV) and shutil.move is copy-then-delete without fsync, so a
-crash mid-copy would leave a torn file. A batch goes through these steps:
+crash mid-copy would leave a torn file. A batch goes through these steps, none of which flushes:
 
   1. copy every file to a hidden temp name in its destination folder (``.<name>.<pid>.hctmp``),
-     carrying the source's mtime over (readers and cleanup rely on it);
-  2. ONE syncfs() of the SD file system makes all copies durable (not one fsync per file);
-  3. rename every temp file into place (atomic: readers see all or nothing), never over an existing
+     carrying the source's mtime over (readers and cleanup rely on it) and taking its CRC32;
+  2. rename every temp file into place (atomic: readers see all or nothing), never over an existing
      file: a second recording under a name the archive holds is kept beside it (layout.collision_name)
      and counted; an identical one is already archived;
-  4. fsync the touched directories so the renames are durable;
-  5. append the metadata records (one write + fsync per metadata file);
-  6. unlink the sources in RAM, only if every step before succeeded (an error keeps the RAM copies).
+  3. append the metadata records (one write per metadata file, with size and crc32, no fsync);
+  4. move the RAM copies into the device's outbox (a rename on the tmpfs), where they wait for the
+     next checkpoint (checkpoint.py): ONE syncfs for the whole card, after which they are unlinked.
 
-A kill -9 at any instant leaves either temp files (deleted by ``recover``; the sources are still in
-RAM and are moved again) or a complete archive copy next to a still-present source (``recover``
-finds an archive file with the same content, writes the metadata record if it is missing and unlinks
-the source). So nothing is torn, duplicated or lost.
+The file is visible on the SD (nginx, playlists, indexes) from step 2; it is durable only after the next
+checkpoint. A kill -9 at any instant leaves either temp files (deleted by ``recover``; the sources are
+still in RAM and are moved again) or a complete archive copy next to a still-present RAM copy
+(``complete_half_done`` / the checkpoint's outbox recovery keep it pending). A power cut loses at most
+what was in RAM: recovery removes visible files that no checkpoint covered and whose bytes do not match
+their record. So nothing is torn, duplicated or released before it is durable.
 """
 
 import errno
 import logging
 import os
+import zlib
 from dataclasses import dataclass, field
 
 from hotcold import metadata
-from hotcold.fsutil import fsync_dir, rename_noreplace, same_content, syncfs, unlink_quiet
+from hotcold.checkpoint import crc32_file
+from hotcold.fsutil import rename_noreplace, same_content, unlink_quiet, write_all
 from hotcold.hours import hour_key, read_marker, sweep_trash
 from hotcold.layout import ARCHIVE_KINDS, HOT_KINDS, METADATA_FILE, collision_name, is_temp, number_of, temp_name
 
@@ -45,6 +48,8 @@ class MoveItem:
     # filled in by the copy
     size: int = 0
     mtime: float = 0.0
+    crc32: int = 0
+    outbox: str = None  # where the RAM copy waits for the checkpoint
     _tmp: str = None
 
     @property
@@ -67,8 +72,8 @@ class SourceError(OSError):
 
 
 def _copy(src, tmp):
-    """Copy src to tmp (new file), keep mtime; return the source's stat. SourceError if the source
-    side fails, OSError otherwise (destination side)."""
+    """Copy src to tmp (new file), keep mtime; return (the source's stat, CRC32 of the bytes). SourceError
+    if the source side fails, OSError otherwise (destination side)."""
     try:
         sfd = os.open(src, os.O_RDONLY)
     except OSError as e:
@@ -76,37 +81,37 @@ def _copy(src, tmp):
     try:
         src_stat = os.fstat(sfd)
         dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        crc = 0
+        offset = 0
         try:
-            offset = 0
             while offset < src_stat.st_size:
-                n = os.sendfile(dfd, sfd, offset, src_stat.st_size - offset)
-                if n == 0:
+                chunk = os.read(sfd, min(1 << 20, src_stat.st_size - offset))
+                if not chunk:
                     break
-                offset += n
+                crc = zlib.crc32(chunk, crc)
+                write_all(dfd, chunk)
+                offset += len(chunk)
         finally:
             os.close(dfd)
         if offset != src_stat.st_size:
             raise SourceError(errno.EIO, f"short copy {offset}/{src_stat.st_size}", src)
         os.utime(tmp, ns=(src_stat.st_atime_ns, src_stat.st_mtime_ns))
-        return src_stat
+        return src_stat, crc
     finally:
         os.close(sfd)
 
 
-def move_batch(items, now=None, sync=None):
-    """Given MoveItems, the time and the syncfs to use (the archiver's ErrorWatch.syncfs, which reports
-    every write-back error since it started; default: fsutil.syncfs), move them durably in the steps of
-    the module doc; return the BatchResult. Never raises for I/O errors."""
+def move_batch(items, now, hold):
+    """Given MoveItems, the time and ``hold(item)`` (returns the outbox path where the item's RAM copy
+    waits for the checkpoint: the archiver's Checkpoint registers it), make them visible on the SD in
+    the steps of the module doc; return the BatchResult. Never raises for I/O errors."""
     res = BatchResult()
     copied = _copy_all(items, res)
-    if not copied or not _sync(copied, res, sync or syncfs):
+    if not copied:
         return res
     renamed = _rename_all(copied, res)
-    if not _fsync_dirs(renamed, res):
-        res.failed.extend(renamed)  # visible on the SD but not durable: the RAM copies stay
-        return res
     _write_metadata(renamed, now, res)
-    _unlink_sources(renamed, res)
+    _stash_sources(renamed, res, hold)
     return res
 
 
@@ -130,33 +135,15 @@ def _copy_all(items, res):
                 _unlink_tmp(c)
             res.failed.extend(copied)
             return []
+        src_stat, it.crc32 = src_stat
         it.size = src_stat.st_size
         it.mtime = src_stat.st_mtime
         copied.append(it)
     return copied
 
 
-def _sync(copied, res, sync):
-    """2. One syncfs per file system touched (normally exactly one: the SD card). False if it failed
-    (temp files removed, the copied items failed)."""
-    try:
-        seen_dev = {}
-        for it in copied:
-            dev = os.stat(it.dst_dir).st_dev
-            seen_dev.setdefault(dev, it.dst_dir)
-        for path in seen_dev.values():
-            sync(path)
-    except OSError as e:
-        for c in copied:
-            _unlink_tmp(c)
-        res.sd_error = e
-        res.failed.extend(copied)
-        return False
-    return True
-
-
 def _rename_all(copied, res):
-    """3. Rename every temp file into place; return the renamed items. A vanished hour folder fails
+    """2. Rename every temp file into place; return the renamed items. A vanished hour folder fails
     only its item (retried later); any other error fails the rest of the batch."""
     renamed = []
     for i, it in enumerate(copied):
@@ -201,46 +188,50 @@ def _place(it, res):
     it.name = name
 
 
-def _fsync_dirs(renamed, res):
-    """4. Make the renames durable: fsync each destination folder and its parent (the hour folder
-    itself may be new). False if one failed (``res.sd_error`` set)."""
-    dirs = set()
-    for it in renamed:
-        dirs.add(it.dst_dir)
-        dirs.add(os.path.dirname(it.dst_dir))
-    for d in sorted(dirs):
-        try:
-            fsync_dir(d)
-        except OSError as e:
-            res.sd_error = res.sd_error or e
-            return False
-    return True
-
-
 def _write_metadata(renamed, now, res):
-    """5. Append each renamed item's record to its metadata file (one write + fsync per file)."""
+    """3. Append each renamed item's record to its metadata file (one write per file, no fsync: the
+    checkpoint's flush makes it durable with the files)."""
     by_meta = {}
     for it in renamed:
         if it.meta_path:
             rec = dict(it.record)
-            rec.update(name=it.name, kind=it.kind, size=it.size, mtime=round(it.mtime, 6))
+            rec.update(name=it.name, kind=it.kind, size=it.size, mtime=round(it.mtime, 6), crc32=it.crc32)
             if now is not None:
                 rec.setdefault("archived_at", round(now, 3))
             it.record = rec
             by_meta.setdefault(it.meta_path, []).append(rec)
     for path, recs in by_meta.items():
         try:
-            metadata.append_records(path, recs)
+            metadata.append_records(path, recs, fsync=False)
         except OSError as e:
             res.meta_error = e
             log.error("cannot write %d metadata record(s) to %s: %s", len(recs), path, e)
 
 
-def _unlink_sources(renamed, res):
-    """6. The archive copies are durable: drop the RAM copies."""
+def _stash_sources(renamed, res, hold):
+    """4. Move each RAM copy into the outbox (``hold``), where it waits for the checkpoint's flush. A RAM
+    copy that cannot be moved stays where it is (archived again as identical)."""
     for it in renamed:
-        unlink_quiet(it.src)
+        it.outbox = hold(it)
+        try:
+            stash(it.src, it.outbox)
+        except FileNotFoundError:
+            pass  # gone from RAM meanwhile (cleanup): the SD copy is what is left
+        except OSError as e:
+            log.error("%s/%s: cannot move the RAM copy to the outbox: %s", it.kind, it.name, e)
         res.moved.append(it)
+
+
+def stash(src, outbox):
+    """Move a RAM copy to its outbox path (same tmpfs); an identical copy already waiting there makes
+    this one redundant (unlinked). Raises OSError otherwise."""
+    os.makedirs(os.path.dirname(outbox), exist_ok=True)
+    try:
+        rename_noreplace(src, outbox)
+    except FileExistsError:
+        if not same_content(src, outbox):
+            raise
+        unlink_quiet(src)
 
 
 def _unlink_tmp(it):
@@ -285,11 +276,12 @@ def _remove_temps_in(folder):
     return sum(1 for p in temps if unlink_quiet(p))
 
 
-def complete_half_done(layout, tz, now=None):
+def complete_half_done(layout, tz, now, hold):
     """Hot files whose archive copy already exists (the same bytes, under their name or a collision
-    name) were moved by a process that died before unlinking them: write the missing metadata record,
-    then unlink the RAM copy. A file of the same name with other bytes is another recording: the RAM
-    copy stays and is archived beside it. Returns the number of completed moves."""
+    name) were moved by a process that died before stashing them: write the missing metadata record,
+    then move the RAM copy to the outbox path ``hold(kind, sd path)`` gives (released by the next
+    checkpoint: the SD copy may not be durable yet). A file of the same name with other bytes is another
+    recording: the RAM copy stays and is archived beside it. Returns the number of completed moves."""
     done = 0
     meta_names = {}
     for kind in HOT_KINDS:
@@ -306,7 +298,11 @@ def complete_half_done(layout, tz, now=None):
             if name is None:
                 continue
             _record_recovered(layout, key, kind, name, hot_stat, now, meta_names)
-            unlink_quiet(entry.path)
+            try:
+                stash(entry.path, hold(kind, os.path.join(dst_dir, name)))
+            except OSError as e:
+                log.error("%s: cannot move %s to the outbox: %s", layout.device, entry.path, e)
+                continue
             done += 1
     return done
 
@@ -341,12 +337,12 @@ def _record_recovered(layout, key, kind, name, hot_stat, now, meta_names):
     if (kind, name) in meta_names[mpath]:
         return
     rec = {"name": name, "kind": kind, "size": hot_stat.st_size, "mtime": round(hot_stat.st_mtime, 6),
-           "recovered": True}
+           "crc32": crc32_file(os.path.join(layout.hour_dir(kind, key.hour), name)), "recovered": True}
     if now is not None:
         rec["archived_at"] = round(now, 3)
     try:
         os.makedirs(os.path.dirname(mpath), exist_ok=True)
-        metadata.append_records(mpath, [rec])
+        metadata.append_records(mpath, [rec], fsync=False)
         meta_names[mpath].add((kind, name))
     except OSError as err:
         log.error("cannot write recovered metadata record to %s: %s", mpath, err)

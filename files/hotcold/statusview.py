@@ -38,6 +38,20 @@ def _ago(seconds):
     return f"{seconds / 3600:.1f}h"
 
 
+def checkpoint_line(beat, now):
+    """Given the heartbeat document, what is visible on the SD versus durable (the last checkpoint)."""
+    cp = beat.get("checkpoint")
+    if not cp:
+        return "durable: no checkpoint figures in the heartbeat"
+    at = cp.get("at")
+    when = "none yet" if at is None else f"{_ago(max(0.0, now - at))} ago"
+    line = (f"durable: checkpoint {when}; {cp.get('pending', 0)} file(s) visible on the SD, not yet durable "
+            "(a power cut loses the hot files and these)")
+    if cp.get("error"):
+        line += f"; CHECKPOINT FAILING: {cp['error']}"
+    return line
+
+
 def render(config, now):
     tz = config.tz
     key = hour_key(now, tz)
@@ -50,7 +64,10 @@ def render(config, now):
         alive = heartbeat.pid_alive(beat.get("pid"))
         state = "running" if alive and age <= config.health.heartbeat_max_age_seconds else "NOT running"
         arch = f"archiver: {state} (pid {beat.get('pid')}, heartbeat {_ago(max(age, 0))} ago)"
-    lines = [f"hotcold status  {stamp}  {arch}", ""]
+    lines = [f"hotcold status  {stamp}  {arch}"]
+    if beat is not None:
+        lines.append(checkpoint_line(beat, now))
+    lines.append("")
     w = max([12] + [len(d) for d in config.devices])
     hdr = f"{'DEVICE':<{w}} {'KIND':<11} {'RAM':>5} {'KEEP':>5} {'HOUR ' + str(key.hour):>8} {'ON SD':>8}"
     lines.append(hdr)
@@ -108,6 +125,8 @@ def document(config, now, evaluated=None):
     out = health_document(config, results, doc, now)
     key = hour_key(now, config.tz)
     out["hour"] = {"day": key.day, "hour": key.hour}
+    # visible versus durable: the archiver's last checkpoint (null without a heartbeat)
+    out["checkpoint"] = (doc or {}).get("checkpoint") if isinstance(doc, dict) else None
     lays = layouts(config)
     for r in results:
         lay, ram = lays[r.device], r.metrics.get("hot") or {}

@@ -68,11 +68,17 @@ class Prefix:
 
 def choose_states(wl, run, n, rng, window=None):
     """``n`` fsync numbers k (ascending, repeats allowed) spread over the whole run (or the part of it
-    between the monotonic times ``window``), at least a few of them inside the mid-run cleanup."""
+    between the monotonic times ``window``), at least a few of them inside the mid-run cleanup and a
+    third of them at the counts where the archiver released RAM copies (a cut right after a release,
+    before the next flush: where a release that came too early shows)."""
     lo, hi = window or (float("-inf"), run.run_end)
     last = max(k for k in range(1, wl.flushes + 1) if wl.flush_time(k) <= hi)
     first = min((k for k in range(1, last + 1) if wl.flush_time(k) >= lo), default=last) if window else 0
     ks = [rng.randint(first, last) for _ in range(n)]
+    released = sorted({ev[0] for ev in run.unlinks.values() if first <= ev[0] <= last})
+    if released:
+        for i in range(n - n // 3, n):
+            ks[i] = rng.choice(released)
     c0, c1 = run.cleanup
     # a cut between fsync k and k+1 is mid-cleanup when that interval overlaps the cleanup
     in_cleanup = [k for k in range(1, last) if wl.flush_time(k) <= c1 and wl.flush_time(k + 1) >= c0]

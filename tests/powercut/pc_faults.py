@@ -12,12 +12,15 @@ import os
 import subprocess
 import time
 
+import pc_run
 from harness import heartbeat
 
 RO_SECONDS = 6
 RANDOM_SECONDS = 5
 PERSISTENT_SECONDS = 7
-FLUSH_EIO_SECONDS = 4
+# failing flushes are seen at the archiver's next checkpoint (files become visible without a flush), so the
+# spell lasts one checkpoint interval and a little
+FLUSH_EIO_SECONDS = pc_run.CHECKPOINT_SECONDS + 2
 RESUME_TIMEOUT = 20
 DATA_MIN_LEN = 16384  # writes shorter than this are spared (metadata blocks; file data comes in larger runs)
 # the longest the scenario takes (the waits for resumption end early when it resumes)

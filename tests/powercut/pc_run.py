@@ -38,6 +38,10 @@ DEVICES = ("cam1", "cam2")
 # (100/100/10) would keep a 30 s run entirely in RAM, so they are lowered: the move cycle starts within
 # seconds and runs continuously at the plan's rates, which is what the cuts have to hit.
 HOT_LIMITS = {"captures": 10, "thumbnails": 20, "segments": 4}
+# The checkpoint interval of the recorded runs: short, so that a 30 s run has several checkpoints (cuts
+# land before, during and after them), and longer than ext4's 5 s journal commit, so that renames become
+# durable before their data in some states (what recovery must catch); the path is the default one.
+CHECKPOINT_SECONDS = 6
 FIRST_NUMBER = 1_000_000  # the writer's numbers; seeded old files are numbered below SEED_LIMIT
 SEED_LIMIT = 1_000
 PROBE_NUMBER = 9_000_000  # files written after recovery to see archiving resume
@@ -70,7 +74,8 @@ class PcEnv(hchelpers.Env):
         """Mount each device's RAM (an empty tmpfs) and write the production-shaped config."""
         for d in devices:
             self.add_device(d, size=ram)
-        self.write_config(hot_limits=HOT_LIMITS, archive={"rescan_seconds": 5, "batch_seconds": 0.25})
+        self.write_config(hot_limits=HOT_LIMITS, archive={"rescan_seconds": 5, "batch_seconds": 0.25,
+                                                          "checkpoint_seconds": CHECKPOINT_SECONDS})
 
 
 def make_writer(env, devices):
@@ -92,30 +97,61 @@ class FlushCounter:
 
 
 class Unlinks(pyinotify.ProcessEvent):
-    """inotify on the hot folders: (device, name) -> (fsync count, monotonic time) of its first removal
-    from RAM (IN_DELETE or IN_MOVED_FROM of a media file)."""
+    """inotify on the hot folders and the outboxes: (device, name) -> (fsync count, monotonic time) of the
+    removal of its last RAM copy: IN_DELETE of a media file in a hot folder or (``<hour>@<name>``) in the
+    outbox, or IN_MOVED_FROM out of a hot folder to anywhere but the device's outbox. A move into the
+    outbox (same cookie seen as IN_MOVED_TO there) keeps the file in RAM: its unlink there counts."""
 
-    def my_init(self, counter=None, dirs=None):
+    def my_init(self, counter=None, dirs=None, outboxes=None):
         self.counter = counter
-        self.dirs = dirs  # watched folder -> device
+        self.dirs = dirs  # watched hot folder -> device
+        self.outboxes = outboxes  # watched outbox folder -> device
         self.events = {}
+        self.moved_from = {}  # cookie -> ((device, name), (count, time))
+        self.stashed = set()  # cookies of moves into an outbox
 
     def process_default(self, event):
         count = self.counter.value()  # first: the count at (or just after) the unlink
         t = time.monotonic()
+        if event.path in self.outboxes:
+            if event.mask & pyinotify.IN_MOVED_TO:
+                self.stashed.add(event.cookie)
+                return
+            name = event.name.rpartition("@")[2]
+            if kind_of(name)[0] is not None and event.mask & pyinotify.IN_DELETE:
+                self.events.setdefault((self.outboxes[event.path], name), (count, t))
+            return
         if kind_of(event.name)[0] is None:
             return
-        self.events.setdefault((self.dirs[event.path], event.name), (count, t))
+        key = (self.dirs[event.path], event.name)
+        if event.mask & pyinotify.IN_MOVED_FROM:
+            self.moved_from[event.cookie] = (key, (count, t))
+        else:
+            self.events.setdefault(key, (count, t))
+
+    def removals(self):
+        """Every (device, name) -> (count, time) of a last RAM copy's removal (call after the notifier stopped)."""
+        out = dict(self.events)
+        for cookie, (key, ev) in self.moved_from.items():
+            if cookie not in self.stashed:
+                out[key] = min(out.get(key, ev), ev)
+        return out
 
 
 def watch_unlinks(env, devices, counter):
-    """Start inotify on every device's hot kind folders; returns (notifier, Unlinks handler)."""
+    """Start inotify on every device's hot kind folders and outbox folders (made here as the archiver
+    makes them: it never removes them); returns (notifier, Unlinks handler)."""
     dirs = {env.hot(d, k): d for d in devices for k in KINDS}
-    handler = Unlinks(counter=counter, dirs=dirs)
+    outboxes = {os.path.join(env.hot(d), ".outbox", k): d for d in devices for k in KINDS}
+    for d in outboxes:
+        os.makedirs(d, exist_ok=True)
+    handler = Unlinks(counter=counter, dirs=dirs, outboxes=outboxes)
     wm = pyinotify.WatchManager()
     notifier = pyinotify.ThreadedNotifier(wm, handler)
     for d in dirs:
         wm.add_watch(d, pyinotify.IN_DELETE | pyinotify.IN_MOVED_FROM)
+    for d in outboxes:
+        wm.add_watch(d, pyinotify.IN_DELETE | pyinotify.IN_MOVED_TO)
     notifier.daemon = True
     notifier.start()
     return notifier, handler
@@ -247,7 +283,7 @@ def record_run(workdir, seconds, files_dir=hchelpers.FILES, devices=DEVICES, see
     finally:
         mounts.close()
     return Run(workdir=workdir, pristine=pristine, log=log, produced=dict(writer.produced), seeded=seeded,
-               unlinks=dict(handler.events), dropped=dropped, expired=expired,
+               unlinks=handler.removals(), dropped=dropped, expired=expired,
                cleanup=info.get("cleanup", (float("inf"), float("inf"))), info=info, run_end=run_end,
                writer_errors=list(writer.errors))
 

@@ -79,6 +79,7 @@ RULES = {
     "sd_budget": "(hotcold_sd_budget_gb_per_day)=",
     "sd_budget_order": "(hotcold_sd_budget_order)=",
     "sd_budget_interval": "(hotcold_sd_budget_min_interval)",
+    "checkpoint": "checkpoint_seconds=",
 }
 
 # id: (override vars, substrings the failure message must contain: the variable and the value,
@@ -156,6 +157,14 @@ BAD = {
                                         ["hotcold_sd_budget_min_interval", "frames=5"], ["sd_budget_interval"]),
     "sd_budget_interval_one_bad_value": ({"hotcold_sd_budget_min_interval": -1},
                                          ["hotcold_sd_budget_min_interval", "=-1"], ["sd_budget_interval"]),
+    "checkpoint_121": ({"archiver_archive": {"rescan_seconds": 5, "batch_seconds": 0.25, "checkpoint_seconds": 121,
+                                             "segment_margin": 2, "high_water_percent": 80, "evict_floor_hours": 2,
+                                             "every_nth": {"captures": 1, "thumbnails": 1}}},
+                       ["archiver_archive.checkpoint_seconds=121"], ["checkpoint"]),
+    "checkpoint_half": ({"archiver_archive": {"rescan_seconds": 5, "batch_seconds": 0.25, "checkpoint_seconds": 0.5,
+                                              "segment_margin": 2, "high_water_percent": 80, "evict_floor_hours": 2,
+                                              "every_nth": {"captures": 1, "thumbnails": 1}}},
+                        ["archiver_archive.checkpoint_seconds=0.5"], ["checkpoint"]),
     "health_minute": ({"health_minute": "*/0"}, ["health_minute", "*/0"], ["health_minute"]),
     "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"],
                     ["listen_port"]),

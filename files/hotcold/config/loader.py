@@ -41,6 +41,7 @@ class BudgetSettings:
 class ArchiveSettings:
     rescan_seconds: float
     batch_seconds: float
+    checkpoint_seconds: float
     segment_margin: int
     high_water_percent: int
     evict_floor_hours: int
@@ -262,6 +263,7 @@ def load_data(data, source="<data>"):
         archive=ArchiveSettings(
             rescan_seconds=float(a["rescan_seconds"]),
             batch_seconds=float(a["batch_seconds"]),
+            checkpoint_seconds=float(a["checkpoint_seconds"]),
             segment_margin=a["segment_margin"],
             high_water_percent=a["high_water_percent"],
             evict_floor_hours=a["evict_floor_hours"],

@@ -28,12 +28,13 @@ from content import KINDS, PATTERNS, content, name_for  # noqa: E402
 from testsupport.writer import place  # noqa: E402  (repo root: pytest.ini pythonpath)
 
 # A production-shaped run: 2 devices at the plan's rates and sizes; hot limits small enough that a
-# cut a few seconds after start already lands in the archiving cycle.
+# cut a few seconds after start already lands in the archiving cycle; checkpoints every 5 s (not 30), so
+# cuts land before and after many of them.
 RUN = {
     "devices": ["cam1", "cam2"],
     "sizes": {"captures": 100_000, "thumbnails": 6_000, "segments": 500_000},
     "hot_limits": {"captures": 10, "thumbnails": 20, "segments": 4},
-    "archive": {"batch_seconds": 0.25, "rescan_seconds": 2, "segment_margin": 2},
+    "archive": {"batch_seconds": 0.25, "rescan_seconds": 2, "segment_margin": 2, "checkpoint_seconds": 5},
     "live": 6,
     "fault_after_s": None,  # seconds after ready at which the guest arms the blkdebug fault, or None
 }

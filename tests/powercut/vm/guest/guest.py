@@ -5,8 +5,9 @@ writes the hotcold config, starts the real archiver daemon (``python3 -m hotcold
 from the payload disk), and when it is ready starts
 - a writer that renames files into place as FFmpeg does, at the plan's rates on every device, with
   content the host can recompute from the name (content.py), plus the live playlist;
-- a watcher (inotify IN_DELETE on the hot folders) that reports every media file the archiver
-  unlinks from RAM.
+- a watcher (inotify IN_DELETE on the hot folders and on the outbox folders, where the archiver parks
+  a RAM copy as ``<hour>@<name>`` until its checkpoint) that reports every media file whose last RAM
+  copy the archiver unlinks.
 Every event goes to the host as one JSON line over the virtio-serial port ``hotcold.events``, which
 touches no disk; the archiver's log goes to the port ``hotcold.log``. The host ends it all with
 SIGKILL on qemu: the power cut.
@@ -94,24 +95,29 @@ def start_archiver(cfg, log_fd):
 
 
 class Watcher(pyinotify.ProcessEvent):
-    """Reports each media file unlinked from a device's hot folder."""
+    """Reports each media file unlinked from a device's hot folder or outbox (``<hour>@<name>``)."""
 
     def my_init(self, events, device):
         self.events = events
         self.device = device
 
     def process_IN_DELETE(self, event):  # noqa: N802 (the name pyinotify dispatches to)
-        if kind_of(event.name):
-            self.events.send("unlinked", dev=self.device, name=event.name)
+        name = event.name.rpartition("@")[2]
+        if kind_of(name):
+            self.events.send("unlinked", dev=self.device, name=name)
 
 
 def start_watchers(events, base, devices):
-    """Given the devices, watch every hot kind folder for IN_DELETE; return the notifiers."""
+    """Given the devices, watch every hot kind folder and outbox folder (the ready archiver made them) for
+    IN_DELETE; return the notifiers."""
     notifiers = []
     for dev in devices:
         wm = pyinotify.WatchManager()
         for kind in KINDS:
             wm.add_watch(os.path.join(base, dev, "hot", kind), pyinotify.IN_DELETE)
+            outbox = os.path.join(base, dev, "hot", ".outbox", kind)
+            os.makedirs(outbox, exist_ok=True)
+            wm.add_watch(outbox, pyinotify.IN_DELETE)
         n = pyinotify.ThreadedNotifier(wm, Watcher(events=events, device=dev))
         n.daemon = True
         n.start()
