@@ -39,6 +39,18 @@ def feed_seconds(env, clock, a, n, first=1000):
         clock.advance(1.0)
 
 
+def recorded_20_seconds(env):
+    """Given the env, return (clock, config, archiver) after device cam1 recorded 20 s from 10:05 on
+    2024-03-01 with small hot limits (its newest files stay in RAM when it stops)."""
+    env.add_device("cam1")
+    clock = FixedClock(ts("2024-03-01 10:05:00"))
+    cfg = env.config(hot_limits={"thumbnails": 4, "segments": 2}, archive={"segment_margin": 0})
+    a = Archiver(cfg, clock)
+    a.recover()
+    feed_seconds(env, clock, a, 20)
+    return clock, cfg, a
+
+
 def broken_links(env):
     """Files named by the RAM indexes (hot/index/) that are not on the SD: [(index name, file)]."""
     out = []
@@ -85,12 +97,7 @@ def sd_index_state(env, hour):
 
 
 def test_a_device_that_stops_with_files_in_ram_closes_its_hour_and_leaves_no_stale_index(env):
-    env.add_device("cam1")
-    clock = FixedClock(ts("2024-03-01 10:05:00"))
-    cfg = env.config(hot_limits={"thumbnails": 4, "segments": 2}, archive={"segment_margin": 0})
-    a = Archiver(cfg, clock)
-    a.recover()
-    feed_seconds(env, clock, a, 20)
+    clock, cfg, a = recorded_20_seconds(env)
     ram_names_while_open = sorted(os.listdir(os.path.join(env.hot("cam1"), "index")))
     # the device stops: its newest files stay in RAM (the hot limits keep them), nothing new comes
     in_ram = {k: sorted(os.listdir(env.hot("cam1", k))) for k in ("thumbnails", "segments")}
@@ -135,12 +142,7 @@ def test_a_restart_closes_at_once_an_hour_whose_files_waited_in_ram_past_the_gra
     """The archiver stopped too (its RAM indexes were left in the tmpfs) and starts again the next day:
     the hour whose files still wait in RAM gets its SD copies (VOD) at start and no RAM copy, and only
     the current hour is open."""
-    env.add_device("cam1")
-    clock = FixedClock(ts("2024-03-01 10:05:00"))
-    cfg = env.config(hot_limits={"thumbnails": 4, "segments": 2}, archive={"segment_margin": 0})
-    a = Archiver(cfg, clock)
-    a.recover()
-    feed_seconds(env, clock, a, 20)
+    clock, cfg, a = recorded_20_seconds(env)
     clock.now = ts("2024-03-02 09:30:00")
     b = Archiver(cfg, clock)
     b.recover()
@@ -154,12 +156,7 @@ def test_a_restart_closes_at_once_an_hour_whose_files_waited_in_ram_past_the_gra
 def test_files_that_leave_ram_after_their_hour_closed_reach_its_sd_index(env):
     """The device resumes two hours later: the files of hour 10 that waited in RAM are archived, hour 10
     opens again for that pass only, and its SD copies (VOD) name them too; no RAM copy of it is left."""
-    env.add_device("cam1")
-    clock = FixedClock(ts("2024-03-01 10:05:00"))
-    cfg = env.config(hot_limits={"thumbnails": 4, "segments": 2}, archive={"segment_margin": 0})
-    a = Archiver(cfg, clock)
-    a.recover()
-    feed_seconds(env, clock, a, 20)
+    clock, cfg, a = recorded_20_seconds(env)
     for t in ("2024-03-01 11:00:30", "2024-03-01 11:30:00"):  # the daemon's passes (every rescan_seconds)
         clock.advance(ts(t) - clock.now)
         a.pass_device("cam1")
