@@ -131,8 +131,8 @@ class Archiver:
         weakref.finalize(self, self.sd_watch.close)  # in-process users (tests) let go of the SD when done
         self.cp = Checkpoint(config.base_path, lays, config.tz, self.sd_watch.syncfs)
         self.next_checkpoint = self.monotonic() + config.archive.checkpoint_seconds
-        for state in self.states.values():  # an hour's indexes go to the SD only once what they name is durable
-            state.hours.before_sd = self._checkpoint_before_index
+        for state in self.states.values():  # an hour's SD indexes go into place with the next checkpoint
+            state.hours.stage = self.cp.stage
 
     def now(self):
         return self.clock.time()
@@ -144,6 +144,8 @@ class Archiver:
         for state in self.states.values():
             self._recover_device(state, now)
         self.cp.dirty = True  # the first pass ends with a checkpoint: it announces the hours about to be written
+        if self.cp.staged:  # the past hours' indexes the repair rebuilt go into place before the first pass
+            self.checkpoint()
 
     def _recover_device(self, state, now):
         """Given a device state and the time: remove temp files, check what the last checkpoint did not
@@ -386,11 +388,7 @@ class Archiver:
 
     def checkpoint_due(self):
         """True if the checkpoint interval is over and there is something to make durable."""
-        return self.cp.due() and self.monotonic() >= self.next_checkpoint
-
-    def _checkpoint_before_index(self):
-        if self.cp.due():
-            self.checkpoint()
+        return self.cp.due() and (self.cp.urgent or self.monotonic() >= self.next_checkpoint)
 
     def _batch_items(self, state, chunk, now, gone):
         """Given a batch of hot files, prepare their hour folders and return (MoveItems, {src path:

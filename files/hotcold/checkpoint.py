@@ -11,7 +11,10 @@ Every ``archive.checkpoint_seconds`` a checkpoint:
      (``announced``: the current and next hour of every kind, and any folder a batch asks for);
   2. ONE syncfs of the SD file system (through the archiver's ErrorWatch): the records, the copies,
      the renames, the day markers and the metadata appends of all devices become durable together;
-  3. only then unlinks the outbox RAM copies it covered.
+  3. only then unlinks the outbox RAM copies it covered, and renames into place the documents staged
+     since the last one (an hour's SD indexes, written under temp names with no flush of their own): their
+     content is durable now, and so is every file they name, so a power cut leaves the old document or
+     none (the start-up repair rebuilds a missing one), never a torn one or one naming a lost file.
 
 A record is written before its flush, so it only states facts that were durable before it (the lengths of
 the previous flush); its announcement is safe to land early (it only widens what recovery checks). A
@@ -134,6 +137,8 @@ class Checkpoint:
         self.sync = sync or syncfs
         self.seq = 0
         self.pending = []
+        self.staged = {}  # final path -> (temp path, then): SD documents that go into place after the flush
+        self.urgent = False  # a staged document is wanted now (nginx has no other copy): flush at once
         self.dirty = False  # something written to the SD since the last flush (recovery, markers)
         self.covered = {d: {} for d in layouts}  # device -> {metadata rel path: durable length}
         self.announced = {d: set() for d in layouts}  # device -> {(dir rel, meta rel)} of the last flushed record
@@ -165,6 +170,17 @@ class Checkpoint:
             lay = self.layouts[device]
             self.used[device] |= {(_rel(lay, d), _rel(lay, m)) for d, m in pairs}
             self.dirty = True
+
+    def stage(self, tmp, dest, then=None, urgent=False):
+        """Given a document written under a temp name on the SD, its final path and what to run once it is
+        in place: rename it after the next flush (step 3). A newer version of the same document replaces
+        the staged one. ``urgent``: the archiver flushes at once instead of at the interval."""
+        old = self.staged.pop(dest, None)
+        if old is not None and old[0] != tmp:
+            unlink_quiet(old[0])
+        self.staged[dest] = (tmp, then)
+        self.dirty = True
+        self.urgent = self.urgent or urgent
 
     def due(self):
         """True if a checkpoint has something to make durable."""
@@ -225,10 +241,29 @@ class Checkpoint:
             unlink_quiet(p.outbox)
         done = {id(p) for p in released}
         self.pending = [p for p in self.pending if id(p) not in done]
+        self._place_staged()
         self.dirty = bool(self.pending)
+        self.urgent = False
         self.last_time = now
         self.last_seq_ok = self.seq
         self.error = None
+
+    def _place_staged(self):
+        """After a flush: rename the staged documents into place, then run what waited for them (once
+        each). Their renames become durable at the next flush or journal commit."""
+        staged, self.staged = self.staged, {}
+        thens = []
+        for dest, (tmp, then) in staged.items():
+            try:
+                os.rename(tmp, dest)
+            except OSError as e:  # its folder went (cleanup, a clock step): the start-up repair rebuilds it
+                log.warning("cannot put %s in place: %s", dest, e)
+                unlink_quiet(tmp)
+                continue
+            if then is not None and then not in thens:
+                thens.append(then)
+        for then in thens:
+            then()
 
     def summary(self, now):
         """The checkpoint's part of the heartbeat document."""
