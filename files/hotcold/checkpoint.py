@@ -419,8 +419,19 @@ def _verify_hour(layout, meta_rel, dirs, covered_len):
         return 0, 0
     meta_path = os.path.join(layout.root, meta_rel)
     lines = _records_with_ends(meta_path)
-    trusted = set()
-    tail = {}
+    trusted, tail = _split_records(lines, covered_len)
+    verified, gone = _check_uncovered(layout, dirs, trusted, tail)
+    if any(end > covered_len for end, _r, _raw in lines):
+        keep = _tail_to_keep(layout, meta_rel, dirs, lines, covered_len, trusted, verified, gone)
+        _rewrite_tail(meta_path, covered_len, [(rec.get("kind"), rec.get("name"), raw) for end, rec, raw in lines
+                                               if end > covered_len and rec], keep)
+    return len(verified), len(gone)
+
+
+def _split_records(lines, covered_len):
+    """Given a metadata file's (end, record, raw) lines and its covered length: the (kind, name) keys
+    recorded inside it (trusted) and the first record of each key after it (to check against)."""
+    trusted, tail = set(), {}
     for end, rec, _raw in lines:
         if rec is None or "name" not in rec:
             continue
@@ -429,40 +440,42 @@ def _verify_hour(layout, meta_rel, dirs, covered_len):
             trusted.add(key)
         else:
             tail.setdefault(key, rec)
-    kept = removed = 0
+    return trusted, tail
+
+
+def _check_uncovered(layout, dirs, trusted, tail):
+    """Given the folders, the trusted keys and the uncovered records: keep each untrusted media file that
+    matches its record, remove the others. Returns the (kind, name) keys (kept, removed)."""
     verified, gone = set(), set()
     for d in dirs:
         folder = os.path.join(layout.root, d)
         for name in _names(folder):
             kind = kind_of(name)[0]
-            if kind is None:
+            if kind is None or (kind, name) in trusted:
                 continue
-            key = (kind, name)
-            if key in trusted:
+            if _matches(os.path.join(folder, name), tail.get((kind, name)), layout, kind, d, name):
+                verified.add((kind, name))
                 continue
-            path = os.path.join(folder, name)
-            if _matches(path, tail.get(key), layout, kind, d, name):
-                kept += 1
-                verified.add(key)
-            else:
-                unlink_quiet(path)
-                gone.add(key)
-                removed += 1
-                log.warning("%s: %s/%s was visible but not checkpointed and does not match its record: "
-                            "removed (lost with the power cut)", layout.device, d, name)
-    if any(end > covered_len for end, _r, _raw in lines):
-        hour_dir = os.path.basename(os.path.dirname(meta_rel))
-        keep = set()
-        for end, rec, _raw in lines:
-            if end <= covered_len or not rec or (rec.get("kind"), rec.get("name")) in trusted:
-                continue
-            key = (rec.get("kind"), rec.get("name"))
-            d = f"{key[0]}/{hour_dir}"
-            if key in verified or (key not in gone and not (d in dirs and not _exists(layout.root, d, key[1]))):
-                keep.add(key)  # checked and kept, or in a folder this check did not cover: left alone
-        _rewrite_tail(meta_path, covered_len, [(rec.get("kind"), rec.get("name"), raw) for end, rec, raw in lines
-                                               if end > covered_len and rec], keep)
-    return kept, removed
+            unlink_quiet(os.path.join(folder, name))
+            gone.add((kind, name))
+            log.warning("%s: %s/%s was visible but not checkpointed and does not match its record: "
+                        "removed (lost with the power cut)", layout.device, d, name)
+    return verified, gone
+
+
+def _tail_to_keep(layout, meta_rel, dirs, lines, covered_len, trusted, verified, gone):
+    """The uncovered records to keep: the files checked and kept, and those in a folder this check did
+    not cover (left alone); not the removed ones nor those whose file is missing from a checked folder."""
+    hour_dir = os.path.basename(os.path.dirname(meta_rel))
+    keep = set()
+    for end, rec, _raw in lines:
+        if end <= covered_len or not rec or (rec.get("kind"), rec.get("name")) in trusted:
+            continue
+        key = (rec.get("kind"), rec.get("name"))
+        d = f"{key[0]}/{hour_dir}"
+        if key in verified or (key not in gone and not (d in dirs and not _exists(layout.root, d, key[1]))):
+            keep.add(key)
+    return keep
 
 
 def _exists(root, d, name):
