@@ -1,6 +1,6 @@
 """Card wear on a capture host (issue 13, point 2): the archive lives on an ext4 block device of its own
-(prepare.yml, as a Pi's SD card), and `hotcold status`, the Prometheus textfile and health show that disk's
-wear, with the counters the kernel keeps for it (/sys/block/<disk>/stat)."""
+(molecule/shared/prepare.yml runs loop-sd.sh: as a Pi's SD card), and `hotcold status`, the Prometheus
+textfile and health show that disk's wear, with the counters the kernel keeps for it (/sys/block/<disk>/stat)."""
 
 import json
 import re
