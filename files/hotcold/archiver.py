@@ -130,7 +130,7 @@ class Archiver:
         self.sd_watch = _error_watch(config.base_path)
         weakref.finalize(self, self.sd_watch.close)  # in-process users (tests) let go of the SD when done
         self.cp = Checkpoint(config.base_path, lays, config.tz, self.sd_watch.syncfs)
-        self.next_checkpoint = self.monotonic() + config.archive.checkpoint_seconds
+        self.next_checkpoint = self.monotonic() + checkpoint_period(config.archive)
         for state in self.states.values():  # an hour's SD indexes go into place with the next checkpoint
             state.hours.stage = self.cp.stage
 
@@ -372,9 +372,10 @@ class Archiver:
     def checkpoint(self, want=None):
         """Make everything visible on the SD durable with one flush and release the outbox RAM copies
         (checkpoint.Checkpoint.run). Return None or the OSError that failed it (counted, logged)."""
+        started = self.monotonic()
         err = self.cp.run(self.now(), want)
         mono = self.monotonic()
-        self.next_checkpoint = mono + self.cfg.archive.checkpoint_seconds
+        self.next_checkpoint = started + checkpoint_period(self.cfg.archive)
         for state in self.states.values():
             # a card that cannot make files durable takes no more: they stay in RAM (up to the high water)
             # until a checkpoint succeeds again, and health says SD not writable
@@ -532,6 +533,13 @@ class Archiver:
                 s += " (SD FAILING)"
             parts.append(s)
         return "; ".join(parts)
+
+
+def checkpoint_period(archive):
+    """Seconds from one checkpoint's start to the next: ``checkpoint_seconds`` bounds how long a file waits
+    from leaving the hot set to durable, and it spends up to ``batch_seconds`` of that before it is even
+    visible, so the timer runs that much shorter (half the interval at least)."""
+    return max(archive.checkpoint_seconds - archive.batch_seconds, archive.checkpoint_seconds / 2)
 
 
 def _chunks(files):
