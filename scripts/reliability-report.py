@@ -68,9 +68,9 @@ NOTES = {
                     "saved), dropped, expired, lost, torn, duplicated. The disk behind qemu is the host's page "
                     "cache, which survives the kill: this does not model a card that loses or reorders its own "
                     "unflushed writes (the block-layer engine does).",
-    "budget": "The real daemon, 2 devices at the plan's rates with small synthetic files (~140 KB/s), a 2 GB/day "
-              "budget (23 KB/s) and today's ledger (`<run_dir>/budget.json`) seeded just under the pace, as an "
-              "earlier archiver of this boot leaves it: the run overshoots within seconds. Counted by file name: "
+    "budget": "The real daemon, 2 devices at the plan's rates with small synthetic files (sized for ~140 KB/s), a "
+              "2 GB/day budget (23 KB/s) and today's ledger (`<run_dir>/budget.json`) seeded just under the pace, "
+              "as an earlier archiver of this boot leaves it: the run overshoots within seconds. Counted by file name: "
               "captures keep one per 5 s window of capture time (capture_windows_kept: windows each kept exactly "
               "one, none skipped), thumbnails and segments are never thinned, every thinned file is counted alike "
               "in counters.json, the heartbeat, the Prometheus textfile and `hotcold status`, and every produced "
