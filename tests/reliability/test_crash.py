@@ -23,6 +23,8 @@ import pytest
 from harness import KINDS
 from record import record
 
+from hotcold import checkpoint
+from hotcold.layout import DeviceLayout
 from testsupport.writer import Writer, random_content
 
 # 120 files/s in all (7 captures : 4 thumbnails : 4 segments) of 8-25 KB: many small batches to be killed in.
@@ -57,9 +59,9 @@ def outbox_names(env, dev):
     """Media names whose RAM copy waits in the device's outbox (hot/.outbox/<kind>/<hour folder>@<name>)."""
     names = set()
     for kind in KINDS:
-        folder = os.path.join(env.hot(dev), ".outbox", kind)
+        folder = os.path.join(checkpoint.outbox_dir(DeviceLayout(env.base, dev)), kind)
         if os.path.isdir(folder):
-            names |= {n.split("@", 1)[1] for n in os.listdir(folder) if "@" in n}
+            names |= {n.split(checkpoint.SEP, 1)[1] for n in os.listdir(folder) if checkpoint.SEP in n}
     return names
 
 

@@ -212,7 +212,7 @@ def test_a_small_budget_thins_captures_counts_them_and_a_raised_one_restores_the
     record("budget", f"SD budget {GB_PER_DAY:g} GB/day overshot by the writer ({len(DEVICES)} devices, plan rates, "
            f"small files, ext4 SD), thinning for {thin_s} s, then raised to {RAISED_GB_PER_DAY:g} and the archiver "
            "restarted",
-           tried=1, produced=len(produced), lost=0, torn=0, source="tests/reliability/test_budget.py",
+           tried=1, produced=len(produced), lost=0, torn=0, source="tests/reliability/test_wear_budget.py",
            per_kind=figures, overshoot_s=round(overshoot_s, 1), capture_windows_kept=windows,
            recover_s=round(recover_s, 1), captures_after_restart=len(new_captures),
            captures_after_restart_archived=len(new_captures))
