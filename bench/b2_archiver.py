@@ -49,7 +49,9 @@ from common import (
 )
 
 sys.path.insert(0, RUNTIME_PATH)
+from hotcold.checkpoint import ensure_outbox  # noqa: E402
 from hotcold.config import load_data  # noqa: E402  (the runtime's own defaults, not a copy)
+from hotcold.layout import DeviceLayout  # noqa: E402
 from hotcold.policy import held  # noqa: E402  (the runtime's own keep rule)
 
 NAME = "archiver"
@@ -155,8 +157,7 @@ def _one_run(which, ndev, seconds, window, late):
         raise RuntimeError("synthetic writer prefill failed")
     if which == "hotcold":  # watched by the monitor from its start (the archiver keeps them)
         for dev in devices:
-            for kind in KINDS:
-                os.makedirs(os.path.join(base, dev, "hot", ".outbox", kind), exist_ok=True)
+            ensure_outbox(DeviceLayout(base, dev))
     mon_out = os.path.join(wd, "monitor.json")
     ready = os.path.join(wd, "monitor.ready")
     mon = spawn([SYS_PYTHON, os.path.join(BENCH, "monitor.py"), mon_out, ready, base], "monitor")

@@ -174,10 +174,8 @@ class Checkpoint:
     def stage(self, tmp, dest, then=None, urgent=False):
         """Given a document written under a temp name on the SD, its final path and what to run once it is
         in place: rename it after the next flush (step 3). A newer version of the same document replaces
-        the staged one. ``urgent``: the archiver flushes at once instead of at the interval."""
-        old = self.staged.pop(dest, None)
-        if old is not None and old[0] != tmp:
-            unlink_quiet(old[0])
+        the staged one (its temp name is the same: layout.temp_name). ``urgent``: the archiver flushes at
+        once instead of at the interval."""
         self.staged[dest] = (tmp, then)
         self.dirty = True
         self.urgent = self.urgent or urgent
