@@ -346,7 +346,7 @@ class Archiver:
             if err is not None:
                 return err
             res = move_batch(items, now, lambda it: self.cp.hold(state.device, it.kind, it.dst))
-            self.cp.note_used(state.device, [(it.dst_dir, it.meta_path) for it in res.moved])
+            self.cp.note_batch(state.device, res)
             self._record_batch(state, res, segs, gone)
             if res.sd_error is not None:
                 return res.sd_error

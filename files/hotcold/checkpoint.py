@@ -16,6 +16,13 @@ Every ``archive.checkpoint_seconds`` a checkpoint:
      content is durable now, and so is every file they name, so a power cut leaves the old document or
      none (the start-up repair rebuilds a missing one), never a torn one or one naming a lost file.
 
+A failed flush (EIO: the card did not take some write) is reported once, by that flush. Until a later
+flush succeeds nothing is released; then every file that waited through the failure and every metadata
+region written since the last good flush is read back from the card (its cached pages dropped) and
+compared with what was written: a file that differs is rewritten from its RAM copy, a region from the
+record bytes the checkpoint kept, and no RAM copy is released before the flush after that (a record shares
+its block with records of files released long ago: a lost block would make recovery remove intact files).
+
 A record is written before its flush, so it only states facts that were durable before it (the lengths of
 the previous flush); its announcement is safe to land early (it only widens what recovery checks). A
 batch never renames into a folder that the last *flushed* record did not announce: it asks for a
@@ -84,6 +91,14 @@ class Pending:
     suspect: bool = False  # a flush failed while it waited: read it back before releasing it
 
 
+@dataclass
+class Appended:
+    """Bytes appended to an SD metadata file, kept until a flush is known to have made them durable."""
+    ino: int
+    offset: int
+    data: bytearray
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -147,6 +162,11 @@ class Checkpoint:
         self.last_seq_ok = 0
         self.error = None
         self.failures = 0
+        # metadata path -> [Appended]: the records written since the last flush that succeeded with none
+        # failing before it. A failed flush may have lost some of them (their block shared with records of
+        # files already released), so they are read back before anything is released again.
+        self.appended = {}
+        self.flush_failed = False
 
     # ------------------------------------------------------------ while archiving
     def allowed(self, device, pairs):
@@ -162,6 +182,17 @@ class Checkpoint:
         ob = outbox_path(lay, kind, os.path.dirname(sd_path), os.path.basename(sd_path))
         self.pending.append(Pending(device, ob, sd_path))
         return ob
+
+    def note_batch(self, device, res):
+        """Given a device and a mover.BatchResult: the folders it renamed into and the records it appended
+        wait for the next checkpoint."""
+        self.note_used(device, [(it.dst_dir, it.meta_path) for it in res.moved])
+        for path, ino, offset, data in res.appended:
+            kept = self.appended.setdefault(path, [])
+            if kept and kept[-1].ino == ino and kept[-1].offset + len(kept[-1].data) == offset:
+                kept[-1].data += data
+            else:
+                kept.append(Appended(ino, offset, bytearray(data)))
 
     def note_used(self, device, pairs):
         """Given a device and the (dst dir, meta path) pairs a batch renamed into: the next records
@@ -201,6 +232,7 @@ class Checkpoint:
         except OSError as e:
             for p in pending:  # a write-back error is reported once: whatever waited now is checked
                 p.suspect = True
+            self.flush_failed = True
             self.error = f"{errno.errorcode.get(e.errno, e.errno)}: {e.strerror or e}"
             self.failures += 1
             log.error("checkpoint %d failed: %s; %d RAM copies kept until a checkpoint succeeds",
@@ -234,17 +266,32 @@ class Checkpoint:
             self.announced[dev] = announce[dev]
             self.covered[dev] = {m: v for m, v in lengths[dev].items() if v[1]}
             self.used[dev] = set()
-        released = [p for p in pending if not p.suspect or _read_back_ok(p)]
+        files_ok = [p for p in pending if not p.suspect or _read_back_ok(p)]
+        released = files_ok if self._records_durable() else []
         for p in released:
             unlink_quiet(p.outbox)
         done = {id(p) for p in released}
         self.pending = [p for p in self.pending if id(p) not in done]
         self._place_staged()
-        self.dirty = bool(self.pending)
+        self.dirty = bool(self.pending) or bool(self.appended)
         self.urgent = False
         self.last_time = now
         self.last_seq_ok = self.seq
         self.error = None
+
+    def _records_durable(self):
+        """After a successful flush: True if every metadata record written since the last good one is on the
+        card. After a failed flush they are read back, and rewritten where they differ (True only when
+        none had to be); with no failure the flush made them durable."""
+        if self.flush_failed:
+            bad = sum(not _region_reads_back(path, a) for path, kept in self.appended.items() for a in kept)
+            if bad:
+                log.warning("%d metadata region(s) read back from the SD differ from what was written (a failed "
+                            "write): rewritten, no RAM copy released until the next checkpoint", bad)
+                return False
+        self.appended = {}
+        self.flush_failed = False
+        return True
 
     def _place_staged(self):
         """After a flush: rename the staged documents into place, then run what waited for them (once
@@ -341,6 +388,28 @@ def _read_back_ok(p):
         return True  # the RAM copy or the SD copy is gone (cleanup deleted it): nothing left to protect
     except OSError as e:
         log.error("%s: cannot read back %s: %s", p.device, p.sd_path, e)
+    return False
+
+
+def _region_reads_back(path, a):
+    """Given a metadata file and an Appended region of it: read the region from the card (cached pages
+    dropped first); if it differs from the bytes written, write them again in place (the next flush makes
+    them durable). True if it read back right, or the file is gone or replaced (nothing left to protect)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        if os.fstat(fd).st_ino != a.ino:
+            return True
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if os.pread(fd, len(a.data), a.offset) == a.data:
+            return True
+        os.pwrite(fd, a.data, a.offset)
+    except OSError as e:
+        log.error("cannot read back or rewrite %s: %s", path, e)
+    finally:
+        os.close(fd)
     return False
 
 

@@ -34,7 +34,7 @@ def move_one(cp, lay, hot, name):
                     meta_path=lay.metadata_file(HOUR))
     res = move_batch([item], 0.0, lambda it: cp.hold("cam1", it.kind, it.dst))
     assert res.sd_error is None and res.meta_error is None and len(res.moved) == 1, res
-    cp.note_used("cam1", [(item.dst_dir, item.meta_path)])
+    cp.note_batch("cam1", res)
     return res.moved[0]
 
 
