@@ -81,3 +81,42 @@ def test_metadata_record_whose_write_failed(tmp_path, sd_stack_ok, mounts):
     assert released, "the RAM copy was never released after the card healed"
     assert intact, (f"{second.name}: RAM copy released but the file is gone after a power cut and recovery "
                     f"(its metadata record's write failed and was never rewritten)")
+
+
+# An hour's SD index is written under a temp name and put in place after the next good flush
+# (Checkpoint.stage). When the flush fails, the temp file's data may never reach the card: it must not go
+# into place torn (the start-up repair leaves an existing thumbnails index alone), and the RAM copy it
+# replaces must stay until it is whole.
+def test_staged_document_whose_write_failed(tmp_path, sd_stack_ok, mounts):
+    w = str(tmp_path)
+    rsd = mounts.recorded_sd(w)
+    lay = DeviceLayout(rsd.path, "cam1")
+    folder = lay.hour_dir("thumbnails", HOUR)
+    os.makedirs(folder)
+    dest = os.path.join(folder, "index.json")
+    tmp = os.path.join(folder, ".index.json.staged")
+    doc = b'{"thumbnails":["capture_1000000_thumbnail.jpg"]}\n'.ljust(8192, b" ")
+    with open(tmp, "wb") as f:  # give the temp file its blocks on the card first, with other bytes
+        f.write(b"x" * len(doc))
+    blocks = pc_stack.physical_ranges(tmp)  # (synced)
+    with open(tmp, "r+b") as f:
+        f.write(doc)
+    placed = []
+    cp = Checkpoint(rsd.path, {"cam1": lay}, pc_run.UTC)
+    cp.stage(tmp, dest, then=lambda: placed.append(dest))
+    pc_faults.set_faults(rsd.faults, {"write_eio": True, "only": blocks})
+    err = cp.run(0.0)
+    pc_faults.set_faults(rsd.faults, None)
+    assert err is not None, "the failed write of the staged document was not reported by the checkpoint's flush"
+    assert failed_writes(rsd.log) > 0, f"no write to {blocks} failed: the test tested nothing"
+    for _ in range(4):
+        assert cp.run(0.0) is None
+        if placed:
+            break
+    assert placed, "the staged document never went into place after the card healed"
+    assert cp.run(0.0) is None  # the rename's own flush
+    mounts.unmount(rsd.path)
+    state = mounts.durable_state(w, rsd)
+    with open(os.path.join(state, "cam1", "thumbnails", str(HOUR), "index.json"), "rb") as f:
+        on_card = f.read()
+    assert on_card == doc, f"the index went into place with bytes the card never got: {on_card[:40]!r}"
