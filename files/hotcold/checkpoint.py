@@ -92,6 +92,15 @@ class Pending:
 
 
 @dataclass
+class Staged:
+    """An SD document written under a temp name, put in place after the next good flush."""
+    tmp: str
+    then: object  # what to run once it is in place (or None)
+    data: bytes  # what was written: read at staging, while its pages are still dirty in the cache
+    suspect: bool = False  # a flush failed while it waited: read it back before putting it in place
+
+
+@dataclass
 class Appended:
     """Bytes appended to an SD metadata file, kept until a flush is known to have made them durable."""
     ino: int
@@ -152,7 +161,7 @@ class Checkpoint:
         self.sync = sync or syncfs
         self.seq = 0
         self.pending = []
-        self.staged = {}  # final path -> (temp path, then): SD documents that go into place after the flush
+        self.staged = {}  # final path -> Staged: SD documents that go into place after the flush
         self.urgent = False  # a staged document is wanted now (nginx has no other copy): flush at once
         self.dirty = False  # something written to the SD since the last flush (recovery, markers)
         self.covered = {d: {} for d in layouts}  # device -> {metadata rel path: durable length}
@@ -207,7 +216,8 @@ class Checkpoint:
         in place: rename it after the next flush (step 3). A newer version of the same document replaces
         the staged one (its temp name is the same: layout.temp_name). ``urgent``: the archiver flushes at
         once instead of at the interval."""
-        self.staged[dest] = (tmp, then)
+        with open(tmp, "rb") as f:
+            self.staged[dest] = Staged(tmp, then, f.read())
         self.dirty = True
         self.urgent = self.urgent or urgent
 
@@ -232,6 +242,8 @@ class Checkpoint:
         except OSError as e:
             for p in pending:  # a write-back error is reported once: whatever waited now is checked
                 p.suspect = True
+            for st in self.staged.values():
+                st.suspect = True
             self.flush_failed = True
             self.error = f"{errno.errorcode.get(e.errno, e.errno)}: {e.strerror or e}"
             self.failures += 1
@@ -273,7 +285,7 @@ class Checkpoint:
         done = {id(p) for p in released}
         self.pending = [p for p in self.pending if id(p) not in done]
         self._place_staged()
-        self.dirty = bool(self.pending) or bool(self.appended)
+        self.dirty = bool(self.pending) or bool(self.appended) or bool(self.staged)
         self.urgent = False
         self.last_time = now
         self.last_seq_ok = self.seq
@@ -284,7 +296,8 @@ class Checkpoint:
         card. After a failed flush they are read back, and rewritten where they differ (True only when
         none had to be); with no failure the flush made them durable."""
         if self.flush_failed:
-            bad = sum(not _region_reads_back(path, a) for path, kept in self.appended.items() for a in kept)
+            bad = sum(not _reads_back(path, a.data, a.offset, a.ino) for path, kept in self.appended.items()
+                      for a in kept)
             if bad:
                 log.warning("%d metadata region(s) read back from the SD differ from what was written (a failed "
                             "write): rewritten, no RAM copy released until the next checkpoint", bad)
@@ -295,18 +308,22 @@ class Checkpoint:
 
     def _place_staged(self):
         """After a flush: rename the staged documents into place, then run what waited for them (once
-        each). Their renames become durable at the next flush or journal commit."""
+        each). Their renames become durable at the next flush or journal commit. One that waited through a
+        failed flush and does not read back right is rewritten and waits for the next flush."""
         staged, self.staged = self.staged, {}
         thens = []
-        for dest, (tmp, then) in staged.items():
+        for dest, st in staged.items():
+            if st.suspect and not _reads_back(st.tmp, st.data):
+                self.staged[dest] = st
+                continue
             try:
-                os.rename(tmp, dest)
+                os.rename(st.tmp, dest)
             except OSError as e:  # its folder went (cleanup, a clock step): the start-up repair rebuilds it
                 log.warning("cannot put %s in place: %s", dest, e)
-                unlink_quiet(tmp)
+                unlink_quiet(st.tmp)
                 continue
-            if then is not None and then not in thens:
-                thens.append(then)
+            if st.then is not None and st.then not in thens:
+                thens.append(st.then)
         for then in thens:
             then()
 
@@ -391,21 +408,24 @@ def _read_back_ok(p):
     return False
 
 
-def _region_reads_back(path, a):
-    """Given a metadata file and an Appended region of it: read the region from the card (cached pages
-    dropped first); if it differs from the bytes written, write them again in place (the next flush makes
-    them durable). True if it read back right, or the file is gone or replaced (nothing left to protect)."""
+def _reads_back(path, data, offset=0, ino=None):
+    """Given an SD file, bytes written to it at ``offset`` and (optionally) the inode they went to: True if
+    the card holds them (read with the file's cached pages dropped first) or the file is gone or replaced
+    (nothing left to protect); else write them again in place (the next flush makes them durable) and
+    return False."""
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         return True
     try:
-        if os.fstat(fd).st_ino != a.ino:
+        if ino is not None and os.fstat(fd).st_ino != ino:
             return True
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        if os.pread(fd, len(a.data), a.offset) == a.data:
+        if os.pread(fd, len(data), offset) == data:
             return True
-        os.pwrite(fd, a.data, a.offset)
+        log.warning("%s: %d bytes at %d read back from the SD differ from what was written (a failed write): "
+                    "rewritten", path, len(data), offset)
+        os.pwrite(fd, data, offset)
     except OSError as e:
         log.error("cannot read back or rewrite %s: %s", path, e)
     finally:
