@@ -15,7 +15,8 @@ FAULTS (optional, a JSON file re-read when its mtime changes) makes chosen opera
 or every time). ``"protect": [[first byte, end byte], ...]`` and ``"min_len": n`` spare writes that
 touch a protected range (the journal) or are shorter than n bytes (metadata blocks), so file data
 fails while ext4's journal keeps working; ``"only": [[first byte, end byte], ...]`` fails only writes
-that touch one of these ranges (one file's blocks). A failed write is not applied and is logged as such; a
+that touch one of these ranges (one file's blocks). The piece of a request that continues an applied piece
+is never failed (``Recorder.write`` says why). A failed write is not applied and is logged as such; a
 failed fsync is no barrier.
 """
 
