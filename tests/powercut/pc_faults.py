@@ -14,13 +14,16 @@ import time
 
 import pc_run
 from harness import heartbeat
+from record import scaled
 
-RO_SECONDS = 6
-RANDOM_SECONDS = 5
-PERSISTENT_SECONDS = 7
+# `make test` runs each spell for a few seconds; `make soak` for 30 minutes in all (6 min read-only, 10 min
+# random and 10 min persistent data EIO, 4 min failing flushes)
+RO_SECONDS = scaled(6, 360)
+RANDOM_SECONDS = scaled(5, 600)
+PERSISTENT_SECONDS = scaled(7, 600)
 # failing flushes are seen at the archiver's next checkpoint (files become visible without a flush), so the
-# spell lasts one checkpoint interval and a little
-FLUSH_EIO_SECONDS = pc_run.CHECKPOINT_SECONDS + 2
+# bounded spell lasts one checkpoint interval and a little
+FLUSH_EIO_SECONDS = scaled(pc_run.CHECKPOINT_SECONDS + 2, 240)
 RESUME_TIMEOUT = 20
 DATA_MIN_LEN = 16384  # writes shorter than this are spared (metadata blocks; file data comes in larger runs)
 # the longest the scenario takes (the waits for resumption end early when it resumes)
@@ -123,11 +126,14 @@ def disk_faults(ctx):
     random, then all of them, then healed; finally flushes failing (ext4 aborts its journal: only
     observed, the checked cuts end before it, see test_dir_fsync_eio.py)."""
     env, info, since = ctx.env, {}, uptime()
+    spells = []  # (start, end) of each fault spell, monotonic
     ctx.sleep_until(4)
+    t = time.monotonic()
     info["ro_remount_error"] = remount(env.base, "ro")
     time.sleep(RO_SECONDS)
     info["health_ro"] = health(env)
     info["rw_remount_error"] = remount(env.base, "rw")
+    spells.append((t, time.monotonic()))
     info["resumed_after_ro_s"] = wait_resumed(env, RESUME_TIMEOUT)
     info["eio_start"] = time.monotonic()
     set_faults(ctx.faults, data_faults(ctx, write_eio_p=0.3))
@@ -137,15 +143,19 @@ def disk_faults(ctx):
     time.sleep(PERSISTENT_SECONDS)
     info["health_persistent_eio"] = health(env)
     set_faults(ctx.faults, None)
+    spells.append((info["eio_start"], time.monotonic()))
     info["fs_writable_after_data_eio"] = writable(env.base)
     info["resumed_after_eio_s"] = wait_resumed(env, RESUME_TIMEOUT)
     info["kernel_data_eio"] = kernel_lines(env.base, since)
     info["cut_until"] = time.monotonic()
     since = uptime()
+    t = time.monotonic()
     set_faults(ctx.faults, {"fsync_eio": True})
     time.sleep(FLUSH_EIO_SECONDS)
     info["health_flush_eio"] = health(env)
     set_faults(ctx.faults, None)
+    spells.append((t, time.monotonic()))
+    info["fault_seconds"] = round(sum(b - a for a, b in spells), 1)
     time.sleep(1)
     info["fs_writable_after_flush_eio"] = writable(env.base)
     info["kernel_flush_eio"] = kernel_lines(env.base, since)

@@ -164,7 +164,7 @@ def test_disk_errors(tmp_path, sd_stack_ok):
     assert eio["bad_states"] == 0, f"{DATA_EIO_DEFECT} This run: {figures}"
     record("disk_errors", "file-data EIO random then persistent, healed (FUSE-injected)", tried=eio["states"],
            produced=len(run.produced), lost=t["lost"], torn=t["torn"], source=src, columns=t,
-           recovery_p50_s=round(quantile(eio["ready"], 0.5), 3),
+           fault_seconds=info["fault_seconds"], recovery_p50_s=round(quantile(eio["ready"], 0.5), 3),
            recovery_p99_s=round(quantile(eio["ready"], 0.99), 3),
            health_eio=(info["health_persistent_eio"][1] or ["-"])[0].strip(),
            resumed_after_eio_s=info["resumed_after_eio_s"], kernel_on_data_eio=" | ".join(info["kernel_data_eio"][:3]),
