@@ -29,7 +29,7 @@ import os
 import time
 import weakref
 
-from hotcold import counterfile, policy, sysd, wear
+from hotcold import counterfile, hotmount, policy, sysd, wear
 from hotcold.budget import Budget
 from hotcold.checkpoint import Checkpoint
 from hotcold.clock import Clock
@@ -192,10 +192,12 @@ class Archiver:
         return remaining
 
     def _hot_present(self, state):
-        """True if the device's hot folder exists; its absence is logged once until it is back."""
-        if not os.path.isdir(state.layout.hot):
+        """True if the device's hot folder is its tmpfs (else it is missing, or the SD card underneath an
+        unmounted tmpfs: nothing is read or written there); logged once until it is back."""
+        why = hotmount.problem(state.layout.hot)
+        if why:
             if not state.missing_logged:
-                state.log.warning("%s: hot folder %s is missing", state.device, state.layout.hot)
+                state.log.warning("%s: hot folder %s %s", state.device, state.layout.hot, why)
                 state.missing_logged = True
             return False
         state.missing_logged = False

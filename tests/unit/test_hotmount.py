@@ -1,0 +1,121 @@
+"""Mount events, one device at a time (hotmount, and the daemon following it): real tmpfs mounts unmounted,
+lazily detached and mounted again under a running archiver. Needs root (mounts)."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from hchelpers import produce
+
+from hotcold.hotmount import HOT_SUBDIRS, MARKER, HotMounts, identity, problem
+from hotcold.layout import layouts
+
+
+def umount(path, lazy=False):
+    subprocess.run(["umount", *(["-l"] if lazy else []), path], check=True)
+
+
+def underneath(env, device):
+    """Everything under the device's hot folder: with its tmpfs unmounted, what lies on the SD."""
+    found = []
+    for root, dirs, files in os.walk(env.hot(device)):
+        found += [os.path.join(root, n) for n in dirs + files]
+    return sorted(found)
+
+
+def test_problem_names_what_the_hot_folder_is_instead_of_a_tmpfs(env):
+    hot = env.add_device("cam1")
+    assert problem(hot) is None and identity(hot) == (os.stat(hot).st_dev, None)
+    umount(hot)
+    assert problem(hot) == "is not a mount point (its tmpfs is not mounted)" and identity(hot) is None
+    env.tmpfs.loop_ext4(hot, 8)  # a file system, but not a tmpfs
+    assert problem(hot) == "is a ext4 mount, not a tmpfs" and identity(hot) is None
+    umount(hot)
+    os.rmdir(hot)
+    assert problem(hot) == "is missing"
+
+
+def test_hot_mounts_report_lost_found_and_replaced_tmpfs_and_make_its_folders(env):
+    env.add_device("cam1")
+    env.add_device("cam2")
+    mounts = HotMounts(layouts(env.config()))
+    assert mounts.check() == ([], ["cam1", "cam2"])
+    assert mounts.check() == ([], [])
+    umount(env.hot("cam1"))
+    assert mounts.check() == (["cam1"], []) and mounts.missing() == ["cam1"]
+    assert mounts.check() == ([], [])
+    assert underneath(env, "cam1") == [], "nothing is made on the SD under an unmounted tmpfs"
+    env.tmpfs(env.hot("cam1"), "8M")
+    assert mounts.check() == ([], ["cam1"]) and mounts.missing() == []
+    assert sorted(os.listdir(env.hot("cam1"))) == sorted([*HOT_SUBDIRS, MARKER]), "a new tmpfs gets its folders"
+    # detached and mounted again between two checks: a new tmpfs all the same, though the kernel may well hand
+    # it the old one's device number
+    dev = os.stat(env.hot("cam2")).st_dev
+    umount(env.hot("cam2"), lazy=True)
+    env.tmpfs(env.hot("cam2"), "8M")
+    print(f"\ncam2's new tmpfs has {'the same' if os.stat(env.hot('cam2')).st_dev == dev else 'another'} st_dev")
+    assert mounts.check() == ([], ["cam2"])
+    assert sorted(os.listdir(env.hot("cam2"))) == sorted([*HOT_SUBDIRS, MARKER])
+
+
+def heartbeat(env):
+    with open(os.path.join(env.run_dir, "archiver.json")) as f:
+        return json.load(f)
+
+
+def archived(env, device):
+    return heartbeat(env)["devices"][device]["archived"]
+
+
+def test_daemon_follows_one_devices_tmpfs_and_leaves_the_others_alone(env, wait_for):
+    """cam1's tmpfs is lazily unmounted under the running daemon, then mounted again: cam2 is archived all
+    along, nothing of cam1 lands on the SD under its mount point (not even at the SIGTERM flush while it is
+    gone), and the new tmpfs is followed within seconds, long before the next rescan."""
+    env.add_device("cam1")
+    env.add_device("cam2")
+    env.write_config(archive={"rescan_seconds": 60, "batch_seconds": 0.05})
+    with open(os.path.join(env.tmp, "daemon.log"), "ab") as err:
+        p = env.popen("archive", stderr=err)
+    n = 0
+    try:
+        wait_for(lambda: os.path.exists(os.path.join(env.run_dir, "archiver.json")), what="daemon start")
+        for n in range(8):  # limits 5: cam1 gets an open hour with archived entries (RAM indexes)
+            produce(env.hot("cam1", "captures"), "captures", n)
+            produce(env.hot("cam1", "thumbnails"), "thumbnails", n)
+        wait_for(lambda: archived(env, "cam1") >= 6, what="cam1 archived before its tmpfs goes")
+        pid = heartbeat(env)["pid"]
+        umount(env.hot("cam1"), lazy=True)
+        time.sleep(1.5)  # the daemon's mount check turns at least once
+        before = archived(env, "cam2")
+        for n in range(8):
+            produce(env.hot("cam2", "captures"), "captures", n)
+        wait_for(lambda: archived(env, "cam2") >= before + 3, what="cam2 archived while cam1's tmpfs is gone")
+        assert underneath(env, "cam1") == [], "written onto the SD under cam1's unmounted tmpfs"
+        env.tmpfs(env.hot("cam1"), "8M")  # empty, without its folders: the daemon makes them
+        t0 = time.monotonic()
+        wait_for(lambda: os.path.isdir(env.hot("cam1", "captures")), timeout=5, step=0.02,
+                 what="the daemon to make the new tmpfs's folders")
+        before = archived(env, "cam1")
+        for n in range(100, 108):
+            produce(env.hot("cam1", "captures"), "captures", n)
+        wait_for(lambda: os.path.islink(os.path.join(env.hot("cam1", "captures"), "latest.jpg")), timeout=5,
+                 step=0.02, what="latest.jpg in the new tmpfs")
+        wait_for(lambda: archived(env, "cam1") >= before + 3, timeout=5, step=0.02,
+                 what="cam1 archived from its new tmpfs")
+        followed = time.monotonic() - t0
+        print(f"\ncam1 mounted again: archived from the new tmpfs {followed:.2f} s later (rescan every 60 s)")
+        assert followed < 5.0
+        assert heartbeat(env)["pid"] == pid
+        umount(env.hot("cam1"), lazy=True)  # and gone again at the SIGTERM flush
+        time.sleep(1.5)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=30)
+    assert rc == 0
+    assert underneath(env, "cam1") == [], "the flush wrote onto the SD under cam1's unmounted tmpfs"
+    with open(os.path.join(env.tmp, "daemon.log")) as f:
+        text = f.read()
+    assert "cam1: hot folder" in text and "nothing of cam1 is archived until it is back" in text, text
+    assert "cam1: tmpfs at" in text and "mounted again: following it" in text, text
