@@ -17,8 +17,8 @@ import os
 import signal
 import time
 
-from hotcold import heartbeat, sysd
-from hotcold.archiver import NORMAL, Archiver
+from hotcold import flushreq, heartbeat, sysd
+from hotcold.archiver import FLUSH, NORMAL, Archiver
 from hotcold.hotmount import HotMounts
 from hotcold.layout import layouts
 from hotcold.watcher import ALL, Watcher
@@ -100,9 +100,7 @@ class Daemon:
                 break
             if self.flush_requested:
                 self.flush_requested = False
-                log.info("flush requested: moving everything in RAM to the SD")
-                arch.flush()
-                self._heartbeat(started, flushed=True)
+                self._flush_requested(started)
             if mono >= next_mounts:
                 self._follow_mounts(watcher, pending, mono)
                 next_mounts = mono + MOUNT_CHECK_SECONDS
@@ -120,6 +118,23 @@ class Daemon:
                 self._heartbeat(started)
                 sysd.notify("STATUS=" + arch.status_line())
                 next_beat = mono + HEARTBEAT_SECONDS
+
+    def _flush_requested(self, started):
+        """Flush what ``hotcold flush`` asked for: the devices with a request file (each file removed once its
+        device is flushed), or every device when there is none."""
+        arch = self.archiver
+        asked = flushreq.pending(self.cfg.run_dir, self.cfg.devices)
+        if not asked:
+            log.info("flush requested: moving everything in RAM to the SD")
+            arch.flush()
+        else:
+            log.info("flush of %s requested: moving its RAM to the SD", ", ".join(asked))
+            for d in asked:
+                self._pass([d], {}, FLUSH)
+            arch.write_ram_indexes(force=True)
+        self._heartbeat(started, flushed=True)
+        for d in asked:
+            flushreq.done(self.cfg.run_dir, d)
 
     def _deadline(self, mono, next_timer, pending):
         """Given the monotonic time, the next rescan or heartbeat and the pending devices, return the
@@ -159,12 +174,12 @@ class Daemon:
             if kind == "captures":
                 self.archiver.on_capture(dev, name)
 
-    def _pass(self, due, pending):
+    def _pass(self, due, pending, mode=NORMAL):
         """Pass over the ``due`` devices; a failing pass is logged and counted, the others go on."""
         for d in due:
             pending.pop(d, None)
             try:
-                self.archiver.pass_device(d)
+                self.archiver.pass_device(d, mode)
             except Exception:  # keep serving the other devices; systemd sees the log
                 log.exception("%s: archive pass failed", d, extra=sysd.device_field(d))
                 self.archiver.states[d].counters["errors"] += 1

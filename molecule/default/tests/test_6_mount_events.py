@@ -1,6 +1,7 @@
 """One device's mount event touches that device only: its mount unit stopped, a plain umount and mount, a lazy
 umount. The archiver keeps running (same pid) and archiving the other device, nothing lands on the SD underneath
 the mount point, health names the device, and when the mount is back capture and archiving resume by themselves.
+A mount unit stopped on purpose takes no footage with it (the capture unit has its device flushed first).
 
 The events run in sequence on the scenario's two devices (restored between), not at once on three: a third
 FFmpeg would crowd the 2 cores the whole suite shares. Runs before test_7/8/9, so it leaves every device
@@ -52,6 +53,15 @@ def underneath(host, hot):
     return host.check_output(f"find {hot} -mindepth 1").split()
 
 
+def media_in_ram(host, hot):
+    names = host.check_output(f"ls {hot}/captures {hot}/thumbnails {hot}/segments").split()
+    return {n for n in names if n.startswith(("capture_", "segment_")) and n.endswith((".jpg", ".ts"))}
+
+
+def archived_names(host, root):
+    return set(host.check_output(f"ls {root}/captures/*/ {root}/thumbnails/*/ {root}/segments/*/").split())
+
+
 def fresh_latest(host, hot):
     """True once hot/captures/latest.jpg (only the archiver writes it) points at a capture in this tmpfs."""
     return host.run(f"test -f {hot}/captures/latest.jpg && test -L {hot}/captures/latest.jpg").rc == 0
@@ -75,7 +85,11 @@ def test_mount_event_touches_one_device_and_heals(capture_host, hostvars, device
                "a healthy start")
     pid = archiver_pid(host)
     if event == "stop":
+        in_ram = media_in_ram(host, hot)
         host.run_expect([0], f"systemctl stop {unit}")
+        # the capture unit, stopped first, had the archiver flush this device: nothing went with the tmpfs
+        lost = in_ram - archived_names(host, hot.rsplit("/", 1)[0])
+        assert in_ram and not lost, f"{len(lost)} of {len(in_ram)} files in RAM lost with the tmpfs: {sorted(lost)[:5]}"
     elif event == "lazy":
         host.run_expect([0], f"umount -l {hot}")
     else:
