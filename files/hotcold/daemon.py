@@ -61,6 +61,8 @@ class Daemon:
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             signal.signal(s, self._signal)
         signal.set_wakeup_fd(self.wfd, warn_on_full_buffer=False)
+        for d in cfg.devices:  # left by an archiver that died before it flushed: a plain flush would read them
+            flushreq.done(cfg.run_dir, d)
         started = arch.now()
         self._next_ping = 0.0
         arch.on_progress = self._ping_if_ready
