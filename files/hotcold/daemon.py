@@ -68,6 +68,8 @@ class Daemon:
         arch.on_progress = self._ping_if_ready
         self.mounts = HotMounts(layouts(cfg))
         self.mounts.check()  # logs the missing tmpfs, makes the folders in the others (empty after a reboot)
+        if sysd.under_systemd():
+            self.mounts.warn_if_deaf()
         watcher = Watcher(layouts(cfg))
         watcher.ensure()
         arch.recover()

@@ -17,7 +17,7 @@ import secrets
 
 from hotcold import sysd
 from hotcold.layout import HOT_KINDS
-from hotcold.mounts import mount_table
+from hotcold.mounts import mount_of, mount_table
 
 log = logging.getLogger("hotcold.hotmount")
 
@@ -62,6 +62,16 @@ def identity(hot, table=None):
             return dev, f.read().strip() or None
     except (OSError, UnicodeDecodeError):
         return dev, None
+
+
+def hears_the_host(hot, mountinfo=None):
+    """Given a hot folder, return False if mount events of the host do not reach this mount namespace at it
+    (the mount holding it is no ``master:`` slave of the host's, as in a container whose ``/`` is private),
+    True if they do, None if mountinfo cannot be read. Meaningful only in a namespace of its own."""
+    found = mount_of(os.path.dirname(hot), **({"mountinfo": mountinfo} if mountinfo else {}))
+    if found is None:
+        return None
+    return any(field.startswith("master:") for field in found[1])
 
 
 def adopt(hot):
@@ -114,6 +124,16 @@ class HotMounts:
                             "mounted again" if before is None else "replaced by another", extra=sysd.device_field(dev))
             found.append(dev)
         return lost, found
+
+    def warn_if_deaf(self):
+        """Log once, at start, each hot folder that mount events of the host do not reach (see hears_the_host):
+        a tmpfs mounted there again is not seen until the archiver restarts."""
+        for dev, lay in self.layouts.items():
+            if hears_the_host(lay.hot) is False:
+                log.warning("%s: mount events of the host do not reach this archiver at %s (its mount namespace "
+                            "is no slave of the host's: is / a private mount, as in a container? `mount "
+                            "--make-rshared /` fixes it): a tmpfs mounted there again is not seen until the "
+                            "archiver restarts", dev, lay.hot, extra=sysd.device_field(dev))
 
     def _adopt(self, dev, hot):
         """Make a new tmpfs's folders and marker; return its identity, None (logged) if that fails."""

@@ -119,3 +119,22 @@ def test_daemon_follows_one_devices_tmpfs_and_leaves_the_others_alone(env, wait_
         text = f.read()
     assert "cam1: hot folder" in text and "nothing of cam1 is archived until it is back" in text, text
     assert "cam1: tmpfs at" in text and "mounted again: following it" in text, text
+
+
+def test_hears_the_host_tells_a_slave_namespace_from_a_deaf_copy(env, tmp_path):
+    """A mount namespace made a slave of a shared mount (what systemd gives a service on a host) hears the
+    host's mount events at the hot folders; a private copy (a container's systemd leaves / private) does not."""
+    from hotcold.hotmount import hears_the_host
+
+    hot = env.add_device("cam1")
+    subprocess.run(["mount", "--bind", env.base, env.base], check=True)  # a mount of its own, then shared
+    try:
+        for propagation, expected in (("private", False), ("shared", True)):
+            subprocess.run(["mount", f"--make-{propagation}", env.base], check=True)
+            text = subprocess.run(["unshare", "-m", "--propagation", "slave", "cat", "/proc/self/mountinfo"],
+                                  capture_output=True, text=True, check=True).stdout
+            info = tmp_path / f"mountinfo-{propagation}"
+            info.write_text(text)
+            assert hears_the_host(hot, str(info)) is expected, (propagation, text)
+    finally:
+        subprocess.run(["umount", "-l", env.base], check=True)
