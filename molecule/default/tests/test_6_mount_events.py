@@ -67,6 +67,14 @@ def fresh_latest(host, hot):
     return host.run(f"test -f {hot}/captures/latest.jpg && test -L {hot}/captures/latest.jpg").rc == 0
 
 
+def note(key, **figures):
+    """Keep the figures of one event; write them all to $HOTCOLD_MOUNT_EVENTS_JSON if set."""
+    FIGURES[key] = {**FIGURES.get(key, {}), **figures}
+    if os.environ.get("HOTCOLD_MOUNT_EVENTS_JSON"):
+        with open(os.environ["HOTCOLD_MOUNT_EVENTS_JSON"], "w") as f:
+            json.dump(FIGURES, f, indent=1)
+
+
 def assert_others_archive(host, others, pid, seconds=30):
     before = {d: archived(host, d) for d in others}
     for d in others:
@@ -90,11 +98,12 @@ def test_mount_event_touches_one_device_and_heals(capture_host, hostvars, device
         # the capture unit, stopped first, had the archiver flush this device: nothing went with the tmpfs
         lost = in_ram - archived_names(host, hot.rsplit("/", 1)[0])
         assert in_ram and not lost, f"{len(lost)} of {len(in_ram)} files in RAM lost with the tmpfs: {sorted(lost)[:5]}"
+        note(f"{event} {device}", in_ram_at_stop=len(in_ram), lost_at_stop=len(lost))
     elif event == "lazy":
         host.run_expect([0], f"umount -l {hot}")
     else:
         result = host.run(f"umount {hot}")
-        FIGURES[f"{event} {device}"] = {"umount_rc": result.rc, "umount_stderr": result.stderr.strip()}
+        note(f"{event} {device}", umount_rc=result.rc, umount_stderr=result.stderr.strip())
         if result.rc != 0:
             # The kernel refuses while FFmpeg (in its own mount namespace, a slave of the host's) has files open
             # in the tmpfs: nothing changes, nothing may stop.
@@ -127,10 +136,6 @@ def test_mount_event_touches_one_device_and_heals(capture_host, hostvars, device
     wait_until(lambda: archived(host, device) > before, ARCHIVE_SECONDS, f"{device} to archive again")
     archiving = time.monotonic() - start
     assert archiver_pid(host) == pid, "the archiver restarted"
-    FIGURES[f"{event} {device}"] = {**FIGURES.get(f"{event} {device}", {}), "followed_s": round(resumed, 1),
-                                    "archived_again_s": round(archiving, 1)}
-    if os.environ.get("HOTCOLD_MOUNT_EVENTS_JSON"):
-        with open(os.environ["HOTCOLD_MOUNT_EVENTS_JSON"], "w") as f:
-            json.dump(FIGURES, f, indent=1)
+    note(f"{event} {device}", followed_s=round(resumed, 1), archived_again_s=round(archiving, 1))
     health = wait_until(lambda: host.run("hotcold health").rc != 2 or None, 60, "health without CRIT")
     assert health
