@@ -82,6 +82,16 @@ def assert_others_archive(host, others, pid, seconds=30):
     assert archiver_pid(host) == pid, "the archiver restarted: every device's archiving stopped with it"
 
 
+def test_each_capture_unit_is_bound_to_its_own_tmpfs_and_wanted_by_it(capture_host, hostvars, devices):
+    for device in devices:
+        unit = capture_host.check_output(
+            f"systemd-escape --path --suffix=mount {hostvars['hotcold_base_path']}/{device}/hot")
+        bound = capture_host.check_output(f"systemctl show -p BindsTo --value hotcold-capture@{device}").split()
+        wants = capture_host.check_output(f"systemctl show -p Wants --value {unit}").split()
+        assert bound == [unit], (device, bound)
+        assert f"hotcold-capture@{device}.service" in wants, (unit, wants)
+
+
 @pytest.mark.parametrize("event,index", [("stop", 0), ("umount", 1), ("lazy", 0)])
 def test_mount_event_touches_one_device_and_heals(capture_host, hostvars, devices, event, index):
     host = capture_host
