@@ -18,7 +18,7 @@ import signal
 import time
 
 from hotcold import flushreq, heartbeat, sysd
-from hotcold.archiver import FLUSH, NORMAL, Archiver
+from hotcold.archiver import NORMAL, Archiver
 from hotcold.hotmount import HotMounts
 from hotcold.layout import layouts
 from hotcold.watcher import ALL, Watcher
@@ -132,10 +132,11 @@ class Daemon:
             log.info("flush requested: moving everything in RAM to the SD")
             arch.flush()
         else:
-            log.info("flush of %s requested: moving its RAM to the SD", ", ".join(asked))
-            for d in asked:
-                self._pass([d], {}, FLUSH)
-            arch.write_ram_indexes(force=True)
+            log.info("flush of %s requested: its RAM to the SD, then a checkpoint", ", ".join(asked))
+            try:
+                arch.flush_devices(asked)
+            except Exception:  # keep serving; the caller reads what is left from the heartbeat
+                log.exception("flush of %s failed", ", ".join(asked))
         self._heartbeat(started, flushed=True)
         for d in asked:
             flushreq.done(self.cfg.run_dir, d)

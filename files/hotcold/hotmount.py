@@ -16,6 +16,7 @@ import os
 import secrets
 
 from hotcold import sysd
+from hotcold.checkpoint import ensure_outbox
 from hotcold.layout import HOT_KINDS
 from hotcold.mounts import mount_of, mount_table
 
@@ -136,9 +137,13 @@ class HotMounts:
                             "archiver restarts", dev, lay.hot, extra=sysd.device_field(dev))
 
     def _adopt(self, dev, hot):
-        """Make a new tmpfs's folders and marker; return its identity, None (logged) if that fails."""
+        """Make a new tmpfs's folders (its outbox too) and marker; return its identity, None (logged) if that
+        fails."""
         try:
-            return adopt(hot)
+            ident = adopt(hot)
+            if ident is not None:
+                ensure_outbox(self.layouts[dev])
+            return ident
         except OSError as e:
             log.error("%s: cannot prepare its tmpfs %s: %s", dev, hot, e, extra=sysd.device_field(dev))
             return None

@@ -13,7 +13,7 @@ import sys
 import time
 
 from hotcold import flushreq, heartbeat
-from hotcold.archiver import FLUSH, Archiver
+from hotcold.archiver import Archiver
 from hotcold.errors import EXIT_USAGE
 from hotcold.lock import ArchiverLock, LockBusyError
 
@@ -42,21 +42,14 @@ def run(config, args, clock):
     try:
         arch = Archiver(config, clock)
         arch.recover()
-        ok = arch.flush() if not devices else _flush_devices(arch, devices)
+        ok = arch.flush() if not devices else arch.flush_devices(devices)
         for dev in devices or arch.states:
             state = arch.states[dev]
-            left = sum(state.hot_counts.values())
+            left = sum(state.hot_counts.values()) + arch.outbox_count(dev)
             print(f"{dev}: flushed {state.counters['archived']} file(s) to the SD, {left} left in RAM")
         return 0 if ok else 1
     finally:
         lock.release()
-
-
-def _flush_devices(arch, devices):
-    """Given the archiver and some devices, flush those; True if none left a file in RAM."""
-    left = [arch.pass_device(d, FLUSH) for d in devices]
-    arch.write_ram_indexes(force=True)
-    return not any(files for rem in left for files in rem.values())
 
 
 def _ask_daemon(config, pid, devices):
@@ -72,8 +65,9 @@ def _ask_daemon(config, pid, devices):
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(0.1)
+        answered = asked and not any(os.path.exists(p) for p in asked)  # before the heartbeat: written first
         doc = heartbeat.read(config.run_dir) or {}
-        if asked and not any(os.path.exists(p) for p in asked):
+        if answered:
             return _report_daemon_flush(doc, pid, devices)
         if not asked and doc.get("flushed_at") is not None and doc.get("flushed_at") != before:
             return _report_daemon_flush(doc, pid, devices)
@@ -89,7 +83,7 @@ def _report_daemon_flush(doc, pid, devices=None):
     for dev, d in sorted(doc.get("devices", {}).items()):
         if devices and dev not in devices:
             continue
-        left = sum((d.get("hot") or {}).values())
+        left = sum((d.get("hot") or {}).values()) + (d.get("outbox") or 0)  # the outbox: not yet durable
         total += left
         print(f"{dev}: flushed by the running archiver (pid {pid}), {left} file(s) left in RAM")
     if total:

@@ -7,8 +7,9 @@ import signal
 import subprocess
 import time
 
-from hchelpers import produce
+from hchelpers import produce, sha256
 
+from hotcold.checkpoint import OUTBOX
 from hotcold.hotmount import HOT_SUBDIRS, MARKER, HotMounts, identity, problem
 from hotcold.layout import layouts
 
@@ -49,7 +50,7 @@ def test_hot_mounts_report_lost_found_and_replaced_tmpfs_and_make_its_folders(en
     assert underneath(env, "cam1") == [], "nothing is made on the SD under an unmounted tmpfs"
     env.tmpfs(env.hot("cam1"), "8M")
     assert mounts.check() == ([], ["cam1"]) and mounts.missing() == []
-    assert sorted(os.listdir(env.hot("cam1"))) == sorted([*HOT_SUBDIRS, MARKER]), "a new tmpfs gets its folders"
+    assert sorted(os.listdir(env.hot("cam1"))) == sorted([*HOT_SUBDIRS, MARKER, OUTBOX]), "a new tmpfs's folders"
     # detached and mounted again between two checks: a new tmpfs all the same, though the kernel may well hand
     # it the old one's device number
     dev = os.stat(env.hot("cam2")).st_dev
@@ -57,7 +58,7 @@ def test_hot_mounts_report_lost_found_and_replaced_tmpfs_and_make_its_folders(en
     env.tmpfs(env.hot("cam2"), "8M")
     print(f"\ncam2's new tmpfs has {'the same' if os.stat(env.hot('cam2')).st_dev == dev else 'another'} st_dev")
     assert mounts.check() == ([], ["cam2"])
-    assert sorted(os.listdir(env.hot("cam2"))) == sorted([*HOT_SUBDIRS, MARKER])
+    assert sorted(os.listdir(env.hot("cam2"))) == sorted([*HOT_SUBDIRS, MARKER, OUTBOX])
 
 
 def heartbeat(env):
@@ -138,3 +139,70 @@ def test_hears_the_host_tells_a_slave_namespace_from_a_deaf_copy(env, tmp_path):
             assert hears_the_host(hot, str(info)) is expected, (propagation, text)
     finally:
         subprocess.run(["umount", "-l", env.base], check=True)
+
+
+def outbox_files(env, device):
+    """The RAM copies waiting in the device's outbox for a checkpoint."""
+    return sorted(n for _r, _d, names in os.walk(os.path.join(env.hot(device), OUTBOX)) for n in names)
+
+
+def in_ram(env, device, kind="captures"):
+    return sorted(n for n in os.listdir(env.hot(device, kind)) if n.startswith("capture_"))
+
+
+def passed_with_copies_in_the_outbox(env):
+    """Two devices with 8 captures each (limit 5) passed once: 3 of each are visible on the SD and wait in
+    their outbox (checkpoint_seconds 120: no checkpoint on its own). Return (the Archiver, {name: sha256})."""
+    from hotcold.archiver import Archiver
+
+    digests = {}
+    for dev in ("cam1", "cam2"):
+        env.add_device(dev)
+        for n in range(8):
+            path, digest = produce(env.hot(dev, "captures"), "captures", n, mtime=time.time() - 60 + n)
+            digests[(dev, os.path.basename(path))] = digest
+    arch = Archiver(env.config(archive={"checkpoint_seconds": 120}))
+    arch.recover()
+    for dev in ("cam1", "cam2"):
+        arch.pass_device(dev)
+        assert len(outbox_files(env, dev)) == 3 and arch.outbox_count(dev) == 3, dev
+    return arch, digests
+
+
+def test_flush_of_one_device_ends_with_a_checkpoint_so_its_outbox_is_empty_before_its_tmpfs_goes(env):
+    """What the capture unit's stop asks for (hotcold flush --device): the device's hot files and its outbox
+    RAM copies are on the SD and covered by a checkpoint when the flush returns; the other device keeps its
+    newest files in RAM."""
+    arch, digests = passed_with_copies_in_the_outbox(env)
+    seq = arch.cp.last_seq_ok
+    assert arch.flush_devices(["cam1"]) is True
+    assert arch.cp.last_seq_ok > seq and arch.cp.pending == [], "the flush ends with a checkpoint"
+    assert in_ram(env, "cam1") == [] and outbox_files(env, "cam1") == []
+    assert {n: sha256(p) for n, p in env.archived_files("cam1").items()} == \
+        {n: d for (dev, n), d in digests.items() if dev == "cam1"}
+    assert in_ram(env, "cam2") == [f"capture_{n}.jpg" for n in range(3, 8)], "cam2 keeps its newest in RAM"
+    assert outbox_files(env, "cam2") == [], "one checkpoint for the card: cam2's copies are durable as well"
+    doc = arch.heartbeat_doc(arch.now())["devices"]
+    assert (sum(doc["cam1"]["hot"].values()), doc["cam1"]["outbox"]) == (0, 0)
+
+
+def test_a_tmpfs_gone_with_copies_in_its_outbox_loses_nothing_and_nothing_is_made_under_it(env):
+    """cam1's tmpfs is lazily unmounted while 3 of its files are visible on the SD and their RAM copies wait in
+    its outbox: the next checkpoint makes the SD copies durable (bytes as recorded) and touches nothing under
+    the bare mount point (the SD card); a new archiver started while it is gone (recovery) neither."""
+    from hotcold.archiver import Archiver
+
+    arch, digests = passed_with_copies_in_the_outbox(env)
+    umount(env.hot("cam1"), lazy=True)
+    assert arch.checkpoint() is None and arch.cp.pending == []
+    assert {n: sha256(p) for n, p in env.archived_files("cam1").items()} == \
+        {n: d for (dev, n), d in digests.items() if dev == "cam1" and n in {f"capture_{k}.jpg" for k in range(3)}}
+    assert outbox_files(env, "cam2") == [], "cam2's outbox released as usual"
+    assert arch.pass_device("cam1") == {} and underneath(env, "cam1") == []
+    doc = arch.heartbeat_doc(arch.now())["devices"]["cam1"]
+    assert (sum(doc["hot"].values()), doc["outbox"]) == (0, 0), "nothing of cam1 is in reach in RAM"
+    again = Archiver(env.config(archive={"checkpoint_seconds": 120}))
+    again.recover()
+    again.run_once()
+    assert underneath(env, "cam1") == [], "recovery made folders on the SD under cam1's unmounted tmpfs"
+    assert len(env.archived_files("cam1")) == 3
