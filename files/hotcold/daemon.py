@@ -179,12 +179,12 @@ class Daemon:
             if kind == "captures":
                 self.archiver.on_capture(dev, name)
 
-    def _pass(self, due, pending, mode=NORMAL):
+    def _pass(self, due, pending):
         """Pass over the ``due`` devices; a failing pass is logged and counted, the others go on."""
         for d in due:
             pending.pop(d, None)
             try:
-                self.archiver.pass_device(d, mode)
+                self.archiver.pass_device(d)
             except Exception:  # keep serving the other devices; systemd sees the log
                 log.exception("%s: archive pass failed", d, extra=sysd.device_field(d))
                 self.archiver.states[d].counters["errors"] += 1
