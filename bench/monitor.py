@@ -4,7 +4,10 @@
 * per SD root: files created on the SD file system, by class of name (IN_CREATE);
 * when each media file arrived complete on the SD (IN_MOVED_TO = renamed into place, IN_CLOSE_WRITE =
   written in place, e.g. by shutil.move), keyed by device/kind/number;
-* the largest number of media files in each hot folder (IN_MOVED_TO +1, IN_DELETE/IN_MOVED_FROM -1).
+* the largest number of media files in each hot folder (IN_MOVED_TO +1, IN_DELETE/IN_MOVED_FROM -1);
+* when hotcold released each file's RAM copy from its outbox (``<device>/hot/.outbox/<kind>/``,
+  IN_DELETE of ``<hour>@<name>``), i.e. when a checkpoint had made the SD copy durable. The outbox
+  folders must exist when the monitor starts (bench 2 creates them).
 
     monitor.py OUT.json READY_FILE SD_ROOT...
 
@@ -68,6 +71,7 @@ class Monitor:
         self.info = {}  # watched dir -> ("sd"|"hot", root index, device, kind)
         self.created = [dict() for _ in roots]
         self.arrived = {}  # "dev/kind/number" -> time
+        self.released = {}  # "dev/kind/number" -> time its outbox copy was unlinked (durable)
         self.hot = {}  # "root:dev/kind" -> current count
         self.hot_max = {}
         self.root_dev = [os.stat(r).st_dev for r in roots]
@@ -75,6 +79,12 @@ class Monitor:
     def setup(self):
         for ri, root in enumerate(self.roots):
             self._watch_tree(ri, root)
+            for dev in os.listdir(root):
+                for kind in HOT_KINDS:
+                    outbox = os.path.join(root, dev, "hot", ".outbox", kind)
+                    if os.path.isdir(outbox):
+                        self.ino.add(outbox, IN_DELETE)
+                        self.info[outbox] = ("outbox", ri, dev, kind, False)
 
     def _where(self, ri, path):
         rel = os.path.relpath(path, self.roots[ri]).split(os.sep)
@@ -132,6 +142,11 @@ class Monitor:
             if info is None:
                 continue
             fs, ri, dev, kind, is_hot_kind = info
+            if fs == "outbox":
+                m = PATTERNS[kind].match(name.split("@", 1)[-1])
+                if m and mask & IN_DELETE:
+                    self.released.setdefault(f"{dev}/{kind}/{int(m.group(1))}", now)
+                continue
             if mask & IN_ISDIR:
                 if mask & (IN_CREATE | IN_MOVED_TO) and fs == "sd" and not name.startswith("."):
                     try:
@@ -166,7 +181,8 @@ def main():
     while not stop:
         m.handle(m.ino.read(0.2))
     m.handle(m.ino.read(0))
-    doc = {"created": m.created, "arrived": m.arrived, "hot_max": m.hot_max, "overflows": m.ino.overflows}
+    doc = {"created": m.created, "arrived": m.arrived, "released": m.released, "hot_max": m.hot_max,
+           "overflows": m.ino.overflows}
     tmp = out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(doc, f)

@@ -7,7 +7,7 @@
 artifacts/RELIABILITY.md after the bounded one. The tests record a line only after their
 assertions held (tests/reliability/record.py), so every row here is a case that passed; a case
 with no line is shown as NOT RUN. Exit 1 if any case of record.CASES (issue 7's eight, issue 14's
-power cuts and disk errors) is missing.
+power cuts and disk errors, issue 13's wear budget) is missing.
 """
 
 import argparse
@@ -68,6 +68,15 @@ NOTES = {
                     "saved), dropped, expired, lost, torn, duplicated. The disk behind qemu is the host's page "
                     "cache, which survives the kill: this does not model a card that loses or reorders its own "
                     "unflushed writes (the block-layer engine does).",
+    "budget": "The real daemon, 2 devices at the plan's rates with small synthetic files (sized for ~140 KB/s), a "
+              "2 GB/day budget (23 KB/s) and today's ledger (`<run_dir>/budget.json`) seeded just under the pace, "
+              "as an earlier archiver of this boot leaves it: the run overshoots within seconds. Counted by file name: "
+              "captures keep one per 5 s window of capture time (capture_windows_kept: windows each kept exactly "
+              "one, none skipped), thumbnails and segments are never thinned, every thinned file is counted alike "
+              "in counters.json, the heartbeat, the Prometheus textfile and `hotcold status`, and every produced "
+              "file is on the SD, in RAM or counted. Then the budget is raised in the config and the archiver "
+              "restarted while the writer goes on: recover_s is from the restart to the first heartbeat at the "
+              "full rate; every capture after it reaches the SD and the counters stop growing.",
 }
 
 SKIP_FIGURES = {"cases", "columns"}  # long lists: summarised by `tried`; columns get their own table

@@ -131,9 +131,9 @@ class Archiver:
         weakref.finalize(self, self.sd_watch.close)  # in-process users (tests) let go of the SD when done
         self.cp = Checkpoint(config.base_path, lays, config.tz, self.sd_watch.syncfs,
                              ram_present=lambda d: hotmount.problem(lays[d].hot) is None)
-        self.next_checkpoint = self.monotonic() + config.archive.checkpoint_seconds
-        for state in self.states.values():  # an hour's indexes go to the SD only once what they name is durable
-            state.hours.before_sd = self._checkpoint_before_index
+        self.next_checkpoint = self.monotonic() + checkpoint_period(config.archive)
+        for state in self.states.values():  # an hour's SD indexes go into place with the next checkpoint
+            state.hours.stage = self.cp.stage
 
     def now(self):
         return self.clock.time()
@@ -145,6 +145,8 @@ class Archiver:
         for state in self.states.values():
             self._recover_device(state, now)
         self.cp.dirty = True  # the first pass ends with a checkpoint: it announces the hours about to be written
+        if self.cp.staged:  # the past hours' indexes the repair rebuilt go into place before the first pass
+            self.checkpoint()
 
     def _recover_device(self, state, now):
         """Given a device state and the time: remove temp files, check what the last checkpoint did not
@@ -351,7 +353,7 @@ class Archiver:
             if err is not None:
                 return err
             res = move_batch(items, now, lambda it: self.cp.hold(state.device, it.kind, it.dst))
-            self.cp.note_used(state.device, [(it.dst_dir, it.meta_path) for it in res.moved])
+            self.cp.note_batch(state.device, res)
             self._record_batch(state, res, segs, gone)
             if res.sd_error is not None:
                 return res.sd_error
@@ -377,9 +379,10 @@ class Archiver:
     def checkpoint(self, want=None):
         """Make everything visible on the SD durable with one flush and release the outbox RAM copies
         (checkpoint.Checkpoint.run). Return None or the OSError that failed it (counted, logged)."""
+        started = self.monotonic()
         err = self.cp.run(self.now(), want)
         mono = self.monotonic()
-        self.next_checkpoint = mono + self.cfg.archive.checkpoint_seconds
+        self.next_checkpoint = started + checkpoint_period(self.cfg.archive)
         for state in self.states.values():
             # a card that cannot make files durable takes no more: they stay in RAM (up to the high water)
             # until a checkpoint succeeds again, and health says SD not writable
@@ -393,11 +396,7 @@ class Archiver:
 
     def checkpoint_due(self):
         """True if the checkpoint interval is over and there is something to make durable."""
-        return self.cp.due() and self.monotonic() >= self.next_checkpoint
-
-    def _checkpoint_before_index(self):
-        if self.cp.due():
-            self.checkpoint()
+        return self.cp.due() and (self.cp.urgent or self.monotonic() >= self.next_checkpoint)
 
     def _batch_items(self, state, chunk, now, gone):
         """Given a batch of hot files, prepare their hour folders and return (MoveItems, {src path:
@@ -563,6 +562,13 @@ class Archiver:
                 s += " (SD FAILING)"
             parts.append(s)
         return "; ".join(parts)
+
+
+def checkpoint_period(archive):
+    """Seconds from one checkpoint's start to the next: ``checkpoint_seconds`` bounds how long a file waits
+    from leaving the hot set to durable, and it spends up to ``batch_seconds`` of that before it is even
+    visible, so the timer runs that much shorter (half the interval at least)."""
+    return max(archive.checkpoint_seconds - archive.batch_seconds, archive.checkpoint_seconds / 2)
 
 
 def _chunks(files):

@@ -11,7 +11,17 @@ Every ``archive.checkpoint_seconds`` a checkpoint:
      (``announced``: the current and next hour of every kind, and any folder a batch asks for);
   2. ONE syncfs of the SD file system (through the archiver's ErrorWatch): the records, the copies,
      the renames, the day markers and the metadata appends of all devices become durable together;
-  3. only then unlinks the outbox RAM copies it covered.
+  3. only then unlinks the outbox RAM copies it covered, and renames into place the documents staged
+     since the last one (an hour's SD indexes, written under temp names with no flush of their own): their
+     content is durable now, and so is every file they name, so a power cut leaves the old document or
+     none (the start-up repair rebuilds a missing one), never a torn one or one naming a lost file.
+
+A failed flush (EIO: the card did not take some write) is reported once, by that flush. Until a later
+flush succeeds nothing is released; then every file that waited through the failure and every metadata
+region written since the last good flush is read back from the card (its cached pages dropped) and
+compared with what was written: a file that differs is rewritten from its RAM copy, a region from the
+record bytes the checkpoint kept, and no RAM copy is released before the flush after that (a record shares
+its block with records of files released long ago: a lost block would make recovery remove intact files).
 
 A record is written before its flush, so it only states facts that were durable before it (the lengths of
 the previous flush); its announcement is safe to land early (it only widens what recovery checks). A
@@ -81,6 +91,23 @@ class Pending:
     suspect: bool = False  # a flush failed while it waited: read it back before releasing it
 
 
+@dataclass
+class Staged:
+    """An SD document written under a temp name, put in place after the next good flush."""
+    tmp: str
+    then: object  # what to run once it is in place (or None)
+    data: bytes  # what was written: read at staging, while its pages are still dirty in the cache
+    suspect: bool = False  # a flush failed while it waited: read it back before putting it in place
+
+
+@dataclass
+class Appended:
+    """Bytes appended to an SD metadata file, kept until a flush is known to have made them durable."""
+    ino: int
+    offset: int
+    data: bytearray
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -136,6 +163,8 @@ class Checkpoint:
         self.ram_present = ram_present or (lambda device: True)
         self.seq = 0
         self.pending = []
+        self.staged = {}  # final path -> Staged: SD documents that go into place after the flush
+        self.urgent = False  # a staged document is wanted now (nginx has no other copy): flush at once
         self.dirty = False  # something written to the SD since the last flush (recovery, markers)
         self.covered = {d: {} for d in layouts}  # device -> {metadata rel path: durable length}
         self.announced = {d: set() for d in layouts}  # device -> {(dir rel, meta rel)} of the last flushed record
@@ -144,6 +173,11 @@ class Checkpoint:
         self.last_seq_ok = 0
         self.error = None
         self.failures = 0
+        # metadata path -> [Appended]: the records written since the last flush that succeeded with none
+        # failing before it. A failed flush may have lost some of them (their block shared with records of
+        # files already released), so they are read back before anything is released again.
+        self.appended = {}
+        self.flush_failed = False
 
     # ------------------------------------------------------------ while archiving
     def allowed(self, device, pairs):
@@ -160,6 +194,17 @@ class Checkpoint:
         self.pending.append(Pending(device, ob, sd_path))
         return ob
 
+    def note_batch(self, device, res):
+        """Given a device and a mover.BatchResult: the folders it renamed into and the records it appended
+        wait for the next checkpoint."""
+        self.note_used(device, [(it.dst_dir, it.meta_path) for it in res.moved])
+        for path, ino, offset, data in res.appended:
+            kept = self.appended.setdefault(path, [])
+            if kept and kept[-1].ino == ino and kept[-1].offset + len(kept[-1].data) == offset:
+                kept[-1].data += data
+            else:
+                kept.append(Appended(ino, offset, bytearray(data)))
+
     def note_used(self, device, pairs):
         """Given a device and the (dst dir, meta path) pairs a batch renamed into: the next records
         announce them again (a file there waits for its checkpoint)."""
@@ -167,6 +212,16 @@ class Checkpoint:
             lay = self.layouts[device]
             self.used[device] |= {(_rel(lay, d), _rel(lay, m)) for d, m in pairs}
             self.dirty = True
+
+    def stage(self, tmp, dest, then=None, urgent=False):
+        """Given a document written under a temp name on the SD, its final path and what to run once it is
+        in place: rename it after the next flush (step 3). A newer version of the same document replaces
+        the staged one (its temp name is the same: layout.temp_name). ``urgent``: the archiver flushes at
+        once instead of at the interval."""
+        with open(tmp, "rb") as f:
+            self.staged[dest] = Staged(tmp, then, f.read())
+        self.dirty = True
+        self.urgent = self.urgent or urgent
 
     def due(self):
         """True if a checkpoint has something to make durable."""
@@ -189,6 +244,9 @@ class Checkpoint:
         except OSError as e:
             for p in pending:  # a write-back error is reported once: whatever waited now is checked
                 p.suspect = True
+            for st in self.staged.values():
+                st.suspect = True
+            self.flush_failed = True
             self.error = f"{errno.errorcode.get(e.errno, e.errno)}: {e.strerror or e}"
             self.failures += 1
             log.error("checkpoint %d failed: %s; %d RAM copies kept until a checkpoint succeeds",
@@ -223,7 +281,8 @@ class Checkpoint:
             self.covered[dev] = {m: v for m, v in lengths[dev].items() if v[1]}
             self.used[dev] = set()
         present = {d: self.ram_present(d) for d in self.layouts}
-        released = [p for p in pending if not present[p.device] or not p.suspect or _read_back_ok(p)]
+        files_ok = [p for p in pending if not present[p.device] or not p.suspect or _read_back_ok(p)]
+        released = files_ok if self._records_durable() else []
         for p in released:
             # a RAM copy whose tmpfs went away (umount -l) went with it: its SD copy is durable now, and nothing
             # under the bare mount point (the SD card) is touched
@@ -231,10 +290,48 @@ class Checkpoint:
                 unlink_quiet(p.outbox)
         done = {id(p) for p in released}
         self.pending = [p for p in self.pending if id(p) not in done]
-        self.dirty = bool(self.pending)
+        self._place_staged()
+        self.dirty = bool(self.pending) or bool(self.appended) or bool(self.staged)
+        self.urgent = False
         self.last_time = now
         self.last_seq_ok = self.seq
         self.error = None
+
+    def _records_durable(self):
+        """After a successful flush: True if every metadata record written since the last good one is on the
+        card. After a failed flush they are read back, and rewritten where they differ (True only when
+        none had to be); with no failure the flush made them durable."""
+        if self.flush_failed:
+            bad = sum(not _reads_back(path, a.data, a.offset, a.ino) for path, kept in self.appended.items()
+                      for a in kept)
+            if bad:
+                log.warning("%d metadata region(s) read back from the SD differ from what was written (a failed "
+                            "write): rewritten, no RAM copy released until the next checkpoint", bad)
+                return False
+        self.appended = {}
+        self.flush_failed = False
+        return True
+
+    def _place_staged(self):
+        """After a flush: rename the staged documents into place, then run what waited for them (once
+        each). Their renames become durable at the next flush or journal commit. One that waited through a
+        failed flush and does not read back right is rewritten and waits for the next flush."""
+        staged, self.staged = self.staged, {}
+        thens = []
+        for dest, st in staged.items():
+            if st.suspect and not _reads_back(st.tmp, st.data):
+                self.staged[dest] = st
+                continue
+            try:
+                os.rename(st.tmp, dest)
+            except OSError as e:  # its folder went (cleanup, a clock step): the start-up repair rebuilds it
+                log.warning("cannot put %s in place: %s", dest, e)
+                unlink_quiet(st.tmp)
+                continue
+            if st.then is not None and st.then not in thens:
+                thens.append(st.then)
+        for then in thens:
+            then()
 
     def summary(self, now):
         """The checkpoint's part of the heartbeat document."""
@@ -319,6 +416,31 @@ def _read_back_ok(p):
     return False
 
 
+def _reads_back(path, data, offset=0, ino=None):
+    """Given an SD file, bytes written to it at ``offset`` and (optionally) the inode they went to: True if
+    the card holds them (read with the file's cached pages dropped first) or the file is gone or replaced
+    (nothing left to protect); else write them again in place (the next flush makes them durable) and
+    return False."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        if ino is not None and os.fstat(fd).st_ino != ino:
+            return True
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if os.pread(fd, len(data), offset) == data:
+            return True
+        log.warning("%s: %d bytes at %d read back from the SD differ from what was written (a failed write): "
+                    "rewritten", path, len(data), offset)
+        os.pwrite(fd, data, offset)
+    except OSError as e:
+        log.error("cannot read back or rewrite %s: %s", path, e)
+    finally:
+        os.close(fd)
+    return False
+
+
 def _put_back(ob, hot_path):
     """Move an outbox copy back into its hot folder (or drop it if an identical file is there)."""
     try:
@@ -392,8 +514,19 @@ def _verify_hour(layout, meta_rel, dirs, covered_len):
         return 0, 0
     meta_path = os.path.join(layout.root, meta_rel)
     lines = _records_with_ends(meta_path)
-    trusted = set()
-    tail = {}
+    trusted, tail = _split_records(lines, covered_len)
+    verified, gone = _check_uncovered(layout, dirs, trusted, tail)
+    if any(end > covered_len for end, _r, _raw in lines):
+        keep = _tail_to_keep(layout, meta_rel, dirs, lines, covered_len, trusted, verified, gone)
+        _rewrite_tail(meta_path, covered_len, [(rec.get("kind"), rec.get("name"), raw) for end, rec, raw in lines
+                                               if end > covered_len and rec], keep)
+    return len(verified), len(gone)
+
+
+def _split_records(lines, covered_len):
+    """Given a metadata file's (end, record, raw) lines and its covered length: the (kind, name) keys
+    recorded inside it (trusted) and the first record of each key after it (to check against)."""
+    trusted, tail = set(), {}
     for end, rec, _raw in lines:
         if rec is None or "name" not in rec:
             continue
@@ -402,40 +535,42 @@ def _verify_hour(layout, meta_rel, dirs, covered_len):
             trusted.add(key)
         else:
             tail.setdefault(key, rec)
-    kept = removed = 0
+    return trusted, tail
+
+
+def _check_uncovered(layout, dirs, trusted, tail):
+    """Given the folders, the trusted keys and the uncovered records: keep each untrusted media file that
+    matches its record, remove the others. Returns the (kind, name) keys (kept, removed)."""
     verified, gone = set(), set()
     for d in dirs:
         folder = os.path.join(layout.root, d)
         for name in _names(folder):
             kind = kind_of(name)[0]
-            if kind is None:
+            if kind is None or (kind, name) in trusted:
                 continue
-            key = (kind, name)
-            if key in trusted:
+            if _matches(os.path.join(folder, name), tail.get((kind, name)), layout, kind, d, name):
+                verified.add((kind, name))
                 continue
-            path = os.path.join(folder, name)
-            if _matches(path, tail.get(key), layout, kind, d, name):
-                kept += 1
-                verified.add(key)
-            else:
-                unlink_quiet(path)
-                gone.add(key)
-                removed += 1
-                log.warning("%s: %s/%s was visible but not checkpointed and does not match its record: "
-                            "removed (lost with the power cut)", layout.device, d, name)
-    if any(end > covered_len for end, _r, _raw in lines):
-        hour_dir = os.path.basename(os.path.dirname(meta_rel))
-        keep = set()
-        for end, rec, _raw in lines:
-            if end <= covered_len or not rec or (rec.get("kind"), rec.get("name")) in trusted:
-                continue
-            key = (rec.get("kind"), rec.get("name"))
-            d = f"{key[0]}/{hour_dir}"
-            if key in verified or (key not in gone and not (d in dirs and not _exists(layout.root, d, key[1]))):
-                keep.add(key)  # checked and kept, or in a folder this check did not cover: left alone
-        _rewrite_tail(meta_path, covered_len, [(rec.get("kind"), rec.get("name"), raw) for end, rec, raw in lines
-                                               if end > covered_len and rec], keep)
-    return kept, removed
+            unlink_quiet(os.path.join(folder, name))
+            gone.add((kind, name))
+            log.warning("%s: %s/%s was visible but not checkpointed and does not match its record: "
+                        "removed (lost with the power cut)", layout.device, d, name)
+    return verified, gone
+
+
+def _tail_to_keep(layout, meta_rel, dirs, lines, covered_len, trusted, verified, gone):
+    """The uncovered records to keep: the files checked and kept, and those in a folder this check did
+    not cover (left alone); not the removed ones nor those whose file is missing from a checked folder."""
+    hour_dir = os.path.basename(os.path.dirname(meta_rel))
+    keep = set()
+    for end, rec, _raw in lines:
+        if end <= covered_len or not rec or (rec.get("kind"), rec.get("name")) in trusted:
+            continue
+        key = (rec.get("kind"), rec.get("name"))
+        d = f"{key[0]}/{hour_dir}"
+        if key in verified or (key not in gone and not (d in dirs and not _exists(layout.root, d, key[1]))):
+            keep.add(key)
+    return keep
 
 
 def _exists(root, d, name):

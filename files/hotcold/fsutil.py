@@ -98,19 +98,13 @@ def same_content(a, b):
     return filecmp.cmp(a, b, shallow=False)
 
 
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, data, durable=False, mode=0o644, mtime=None):
+def atomic_write(path, data, mode=0o644, mtime=None, rename=os.rename):
     """Write ``data`` (bytes or str) to ``path`` via a hidden temp name + rename.
 
-    Readers see the old or the new content, never a torn one. With durable=True (SD card) the file
-    and its directory are fsynced; RAM files (tmpfs, /run) skip that.
+    Readers see the old or the new content, never a torn one. Nothing is flushed: a document on the SD
+    passes ``rename`` = its checkpoint's ``stage``, which renames the temp file into place only after the
+    next flush made its content durable (checkpoint.py), so a power cut leaves the old document or none,
+    never a torn one.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -119,8 +113,6 @@ def atomic_write(path, data, durable=False, mode=0o644, mtime=None):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         write_all(fd, data)
-        if durable:
-            os.fsync(fd)
     except BaseException:
         os.close(fd)
         unlink_quiet(tmp)
@@ -129,12 +121,10 @@ def atomic_write(path, data, durable=False, mode=0o644, mtime=None):
     try:
         if mtime is not None:
             os.utime(tmp, (mtime, mtime))
-        os.rename(tmp, path)
+        rename(tmp, path)
     except BaseException:
         unlink_quiet(tmp)
         raise
-    if durable:
-        fsync_dir(d)
 
 
 def unlink_quiet(path):

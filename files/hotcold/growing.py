@@ -15,7 +15,7 @@ mtime); otherwise ``StaleIndexError`` is raised and the caller rebuilds the docu
 
 import os
 
-from hotcold.fsutil import fsync_dir, unlink_quiet, write_all
+from hotcold.fsutil import unlink_quiet, write_all
 from hotcold.layout import temp_name
 
 
@@ -35,10 +35,10 @@ class GrowingFile:
         self.body_at = self.body_len = 0
         self.ident = None
 
-    def write(self, dest, head, extra, tail, durable=False):
+    def write(self, dest, head, extra, tail, rename=os.rename):
         """Atomically write ``dest`` = head + previous body + extra + tail (bytes). With ``dest`` =
         ``path`` the written file becomes the new previous file; another ``dest`` (the SD copy) leaves
-        it as it was. ``durable``: fsync the file and its folder (SD card)."""
+        it as it was and is put in place by ``rename`` (the checkpoint's ``stage`` on the SD)."""
         src = None
         if self.body_len:
             try:
@@ -60,20 +60,16 @@ class GrowingFile:
                     off += n
                     left -= n
                 write_all(fd, extra + tail)
-                if durable:
-                    os.fsync(fd)
                 written = os.fstat(fd)
             finally:
                 os.close(fd)
-            os.rename(tmp, dest)
+            rename(tmp, dest)
         except BaseException:
             unlink_quiet(tmp)
             raise
         finally:
             if src is not None:
                 os.close(src)
-        if durable:
-            fsync_dir(os.path.dirname(dest))
         if dest == self.path:
             self.body_at = len(head)
             self.body_len += len(extra)

@@ -126,8 +126,8 @@ def read_marker(hour_dir):
     return value if len(value) == 10 else None
 
 
-def write_marker(hour_dir, day, durable=False):
-    atomic_write(os.path.join(hour_dir, DAY_MARKER), day + "\n", durable=durable)
+def write_marker(hour_dir, day):
+    atomic_write(os.path.join(hour_dir, DAY_MARKER), day + "\n")
 
 
 def newest_file_day(hour_dir, tz):

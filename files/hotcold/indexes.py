@@ -48,7 +48,7 @@ class _Doc:
     def total(self):
         return self.count + len(self.new)
 
-    def write(self, dest, ended, durable=False):
+    def write(self, dest, ended, rename=os.rename):
         """Write the document to ``dest`` (its RAM path, or the SD copy). False if it has no entry,
         or if ``dest`` is the RAM file and nothing was added since it was written."""
         if dest == self.file.path and not self.new and not self.stale:
@@ -58,12 +58,12 @@ class _Doc:
         if any(a >= b for a, b in zip(keys, keys[1:], strict=False)):
             self.stale = True  # out of order (or twice): rare, a full rebuild keeps it simple and right
         try:
-            return self._write(dest, ended, durable)
+            return self._write(dest, ended, rename)
         except StaleIndexError:  # the RAM file was lost or replaced (tmpfs remounted, someone else wrote it)
             self.stale = True
-            return self._write(dest, ended, durable)
+            return self._write(dest, ended, rename)
 
-    def _write(self, dest, ended, durable):
+    def _write(self, dest, ended, rename):
         if self.stale:
             self.new = self.load()  # sorted, one entry per key
             self.count, self.last = 0, None
@@ -73,7 +73,7 @@ class _Doc:
         if not self.total:
             return False
         head, extra, tail = self.render(ended)
-        self.file.write(dest, head.encode(), extra.encode(), tail.encode(), durable)
+        self.file.write(dest, head.encode(), extra.encode(), tail.encode(), rename)
         if dest == self.file.path and self.new:
             self.committed()
             self.count += len(self.new)
@@ -211,17 +211,19 @@ class HourIndex:
         for p in (lay.ram_thumbnail_index(key), lay.ram_segment_playlist(key), lay.ram_segment_index(key)):
             unlink_quiet(p)
 
-    def write_sd(self, ended):
-        """Write the SD copies (durable). Skips a folder that now holds another day."""
+    def write_sd(self, ended, stage=os.rename):
+        """Write the SD copies under temp names and hand each to ``stage`` (temp, final path), the
+        checkpoint's: it renames them into place after its flush (no flush of their own; without a
+        checkpoint, a plain rename). Skips a folder that now holds another day."""
         lay = self.layout
         h = self.key.hour
         tdir = lay.hour_dir("thumbnails", h)
         if read_marker(tdir) in (None, self.key.day) and os.path.isdir(tdir):
-            self.thumbnails.write(os.path.join(tdir, INDEX_JSON), ended, durable=True)
+            self.thumbnails.write(os.path.join(tdir, INDEX_JSON), ended, stage)
         sdir = lay.hour_dir("segments", h)
         if read_marker(sdir) in (None, self.key.day) and os.path.isdir(sdir):
-            if self.segments.write(os.path.join(sdir, ARCHIVE_PLAYLIST), ended, durable=True):
-                atomic_write(os.path.join(sdir, INDEX_JSON), _dumps(self.segment_doc()), durable=True)
+            if self.segments.write(os.path.join(sdir, ARCHIVE_PLAYLIST), ended, stage):
+                atomic_write(os.path.join(sdir, INDEX_JSON), _dumps(self.segment_doc()), rename=stage)
 
 
 def segment_from_record(name, number, rec, path, tz, default_duration=1.0):
@@ -259,7 +261,7 @@ def _dumps(doc):
     return json.dumps(doc, separators=(",", ":")) + "\n"
 
 
-def repair_past_hours(layout, url_prefix, tz, now_key, skip_keys=(), log=None):
+def repair_past_hours(layout, url_prefix, tz, now_key, skip_keys=(), log=None, stage=os.rename):
     """At start: give every past hour folder its SD indexes if it lacks them or its playlist was left
     as EVENT (a flush during its hour then a stop, or a crash that lost the RAM copies). Hours that
     still have files in RAM (``skip_keys``) are left for the archiver to close. Returns the keys fixed."""
@@ -287,7 +289,7 @@ def repair_past_hours(layout, url_prefix, tz, now_key, skip_keys=(), log=None):
                 keys.add(key)
         for key in sorted(keys):
             idx = HourIndex(layout, key, url_prefix, tz)
-            idx.write_sd(ended=True)
+            idx.write_sd(ended=True, stage=stage)
             fixed.append(key)
             if log:
                 log.info("%s: hour %s indexes written to the SD (%d thumbnails, %d segments, VOD + ENDLIST)",
@@ -327,7 +329,9 @@ class OpenHours:
         self.counters = counters
         self.log = log
         self.hours = {}  # HourKey -> HourIndex
-        self.before_sd = None  # called before an hour's indexes go to the SD (the archiver's checkpoint)
+        # (temp, final path, then) -> None: the archiver's checkpoint renames an SD index into place after
+        # its next flush (so it names only durable files and is never torn), then calls ``then``
+        self.stage = None
 
     def keys(self):
         return sorted(self.hours)
@@ -348,7 +352,7 @@ class OpenHours:
         waiting = {k for k in in_ram if k < cur and not _past_grace(k, now, self.tz)}
         _clear_dir(self.layout.index_dir)
         try:
-            repair_past_hours(self.layout, self.url_prefix, self.tz, cur, waiting, self.log)
+            repair_past_hours(self.layout, self.url_prefix, self.tz, cur, waiting, self.log, self._stager(None))
         except OSError as e:
             self.log.error("%s: cannot write past hours' indexes: %s", self.device, e)
         for key in waiting:
@@ -377,33 +381,43 @@ class OpenHours:
             if key < cur and (key not in pending or real - idx.over_since >= CLOSE_GRACE):
                 self._close_hour(key)
             elif flush or (key.day < cur.day and not idx.on_sd):
-                written = self._write_sd(key)
+                written = self._write_sd(key, urgent=key.day < cur.day)
                 if key.day < cur.day:
                     idx.on_sd = idx.on_sd or written
         self.get(cur)
 
     def _close_hour(self, key):
-        idx = self.hours[key]
-        if self.before_sd is not None:
-            self.before_sd()
-        try:
-            idx.write_sd(ended=True)
-            idx.remove_ram()
+        idx = self.hours.pop(key)
+        try:  # its RAM copies stay (nginx serves them) until its SD copies are in place
+            idx.write_sd(ended=True, stage=self._stager(lambda: self._drop_ram(key, idx)))
         except OSError as e:
+            self.hours[key] = idx
             self.log.error("%s: cannot write the closed hour %s indexes: %s", self.device, key, e)
             self.counters["errors"] += 1
             return
         if idx.thumbnails.total or idx.segments.total:
             self.log.info("%s: hour %s closed: %d thumbnails, %d segments", self.device, key,
                           idx.thumbnails.total, idx.segments.total)
-        del self.hours[key]
+        if self.stage is None:
+            idx.remove_ram()
 
-    def _write_sd(self, key):
-        """Write an open hour's SD copies (EVENT); True if done."""
-        if self.before_sd is not None:
-            self.before_sd()
+    def _stager(self, then, urgent=False):
+        """The rename that puts an SD index in place: the archiver's checkpoint stage (after its next
+        flush; then ``then``), or at once where no checkpoint is set (tools, tests)."""
+        if self.stage is None:
+            return os.rename
+        return lambda tmp, dest: self.stage(tmp, dest, then, urgent)
+
+    def _drop_ram(self, key, idx):
+        """Once a closed hour's SD copies are in place: drop its RAM copies, unless the hour opened again."""
+        if self.hours.get(key) is None:
+            idx.remove_ram()
+
+    def _write_sd(self, key, urgent=False):
+        """Write an open hour's SD copies (EVENT); True if done. ``urgent``: nginx has no other copy (an
+        earlier day's hour), they go into place at once."""
         try:
-            self.hours[key].write_sd(ended=False)
+            self.hours[key].write_sd(ended=False, stage=self._stager(None, urgent))
         except OSError as e:
             self.log.error("%s: cannot write hour %s indexes to the SD: %s", self.device, key, e)
             self.counters["errors"] += 1

@@ -16,16 +16,20 @@ def encode(records):
 
 
 def append_records(path, records, fsync=True):
+    """Append ``records`` to the metadata file at ``path`` in one write. Returns (inode, offset, bytes) of
+    what was written, or None for no records: the checkpoint keeps them until a flush made them durable."""
     if not records:
-        return
+        return None
     data = encode(records)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
+        st = os.fstat(fd)  # the archiver is the file's only writer: the append lands at this size
         write_all(fd, data)
         if fsync:
             os.fsync(fd)
     finally:
         os.close(fd)
+    return st.st_ino, st.st_size, data
 
 
 def read_records(path, kind=None):

@@ -65,6 +65,7 @@ class BatchResult:
     collisions: list = field(default_factory=list)  # moved under a collision name (also in moved)
     sd_error: OSError = None  # the SD side failed (full, read-only, I/O error...)
     meta_error: OSError = None
+    appended: list = field(default_factory=list)  # (metadata path, inode, offset, bytes) of each record write
 
 
 class SourceError(OSError):
@@ -202,7 +203,7 @@ def _write_metadata(renamed, now, res):
             by_meta.setdefault(it.meta_path, []).append(rec)
     for path, recs in by_meta.items():
         try:
-            metadata.append_records(path, recs, fsync=False)
+            res.appended.append((path, *metadata.append_records(path, recs, fsync=False)))
         except OSError as e:
             res.meta_error = e
             log.error("cannot write %d metadata record(s) to %s: %s", len(recs), path, e)

@@ -34,9 +34,17 @@ def feed_seconds(env, clock, a, n, first=1000):
         produce(seg, "segments", first + s, mtime=clock.now + 1.0)
         live = (live + [first + s])[-3:]
         write_live(seg, live)
-        a.pass_device("cam1")
-        a.write_ram_indexes()
+        daemon_pass(a)
         clock.advance(1.0)
+
+
+def daemon_pass(a):
+    """One turn of the daemon's loop for cam1: a pass, the RAM indexes, and the checkpoint (its interval is
+    shorter than the test's steps): a closed hour's SD indexes go into place with it."""
+    a.pass_device("cam1")
+    a.write_ram_indexes()
+    if a.cp.due():
+        a.checkpoint()
 
 
 def recorded_20_seconds(env):
@@ -105,8 +113,7 @@ def test_a_device_that_stops_with_files_in_ram_closes_its_hour_and_leaves_no_sta
     most_open, broken, passes = 0, [], 0
     while clock.now < ts("2024-03-03 12:00:00"):  # two days and two hours, a pass every 10 minutes
         clock.advance(600)
-        a.pass_device("cam1")
-        a.write_ram_indexes()
+        daemon_pass(a)
         passes += 1
         if int(clock.now) % 3600 < 600:  # the hourly cleanup cron
             retention.cleanup(cfg, clock.now, clock)
@@ -159,8 +166,7 @@ def test_files_that_leave_ram_after_their_hour_closed_reach_its_sd_index(env):
     clock, cfg, a = recorded_20_seconds(env)
     for t in ("2024-03-01 11:00:30", "2024-03-01 11:30:00"):  # the daemon's passes (every rescan_seconds)
         clock.advance(ts(t) - clock.now)
-        a.pass_device("cam1")
-        a.write_ram_indexes()
+        daemon_pass(a)
     assert sd_index_state(env, 10) == ([], [], True, 76, 17)
     clock.advance(ts("2024-03-01 12:00:00") - clock.now)
     feed_seconds(env, clock, a, 10, first=3000)

@@ -2,6 +2,7 @@
 
 import os
 
+import pc_stack
 import pytest
 from hchelpers import require_root, require_tool
 
@@ -22,3 +23,11 @@ def sd_stack_ok():
                     pytrace=False)
     for tool in ("losetup", "mkfs.ext4", "fusermount"):
         require_tool(tool)
+
+
+@pytest.fixture
+def mounts():
+    """A pc_stack.Mounts, undone after the test."""
+    m = pc_stack.Mounts()
+    yield m
+    m.close()

@@ -14,7 +14,8 @@ FAULTS (optional, a JSON file re-read when its mtime changes) makes chosen opera
 ``{"write_eio_p": 0.1, "fsync_eio_p": 0.2, "write_eio": true, "fsync_eio": true}`` (probability,
 or every time). ``"protect": [[first byte, end byte], ...]`` and ``"min_len": n`` spare writes that
 touch a protected range (the journal) or are shorter than n bytes (metadata blocks), so file data
-fails while ext4's journal keeps working. A failed write is not applied and is logged as such; a
+fails while ext4's journal keeps working; ``"only": [[first byte, end byte], ...]`` fails only writes
+that touch one of these ranges (one file's blocks). A failed write is not applied and is logged as such; a
 failed fsync is no barrier.
 """
 
@@ -71,6 +72,9 @@ class Recorder(Operations):
                 return False  # being rewritten: read it next time
         if op == "write" and (length < self.faults.get("min_len", 0) or any(
                 offset < hi and lo < offset + length for lo, hi in self.faults.get("protect", ()))):
+            return False
+        only = self.faults.get("only")
+        if op == "write" and only and not any(offset < hi and lo < offset + length for lo, hi in only):
             return False
         if self.faults.get(f"{op}_eio"):
             return True

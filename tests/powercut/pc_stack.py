@@ -1,8 +1,11 @@
 """The SD card of the block-layer tests: ext4 image -> recording FUSE layer -> loop device -> ext4 mount,
 and plain loop mounts of crash-state images. Everything is undone in ``close()`` (fixtures call it)."""
 
+import dataclasses
+import fcntl
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -64,6 +67,35 @@ class Mounts:
             time.sleep(0.02)
         return exposed
 
+    def recorded_sd(self, workdir, size_mb=64):
+        """A fresh ext4 image on the recording layer (with a FAULTS file), loop-mounted at
+        ``workdir/sd``; returns its RecordedSD."""
+        back, pristine = os.path.join(workdir, "back.img"), os.path.join(workdir, "pristine.img")
+        make_image(back, size_mb)
+        subprocess.run(["cp", "--sparse=always", back, pristine], check=True)
+        log, faults = os.path.join(workdir, "writes.log"), os.path.join(workdir, "faults.json")
+        exposed = self.recorder(back, os.path.join(workdir, "fuse"), log, os.path.join(workdir, "counter"), faults)
+        sd = os.path.join(workdir, "sd")
+        self.mount_loop(exposed, sd)
+        return RecordedSD(sd, pristine, log, faults)
+
+    def durable_state(self, workdir, sd):
+        """Mount, at ``workdir/durable``, the image of RecordedSD ``sd`` as of its last successful flush (what a
+        power cut right then leaves); returns the mount point."""
+        from pc_recfs import WriteLog
+        wl = WriteLog(sd.log)
+        img = os.path.join(workdir, "durable.img")
+        subprocess.run(["cp", "--sparse=always", sd.pristine, img], check=True)
+        fd = os.open(img, os.O_RDWR)
+        try:
+            last = wl.barriers[wl.flushes] if wl.flushes else 0
+            wl.apply(fd, [i for i in range(last) if wl.entries[i][0] == "W" and wl.entries[i][4]])
+        finally:
+            os.close(fd)
+        path = os.path.join(workdir, "durable")
+        self.mount_loop(img, path)
+        return path
+
     def unmount(self, path):
         """Unmount one mount made here (and forget it)."""
         for u in [u for u in self.undo if u[0] == "mount" and u[1][0] == path]:
@@ -92,3 +124,27 @@ class Mounts:
         if errors:
             raise RuntimeError("teardown: " + "; ".join(errors))
 
+
+
+@dataclasses.dataclass
+class RecordedSD:
+    """An ext4 "SD" on the recording layer (see Mounts.recorded_sd)."""
+    path: str  # its mount point
+    pristine: str  # the image as made, before any logged write
+    log: str  # the recorder's write log
+    faults: str  # the FAULTS file (pc_faults.set_faults)
+
+
+def physical_ranges(path):
+    """[[first byte, end byte], ...] of a file's extents on its device (FIEMAP, synced first): what a FAULTS
+    ``only`` entry needs to fail this one file's writes (the loop device's offsets are the image's)."""
+    count = 32
+    buf = bytearray(struct.pack("=QQIIII", 0, 2**64 - 1, 1, 0, count, 0) + b"\0" * (56 * count))  # FLAG_SYNC
+    with open(path, "rb") as f:
+        fcntl.ioctl(f.fileno(), 0xC020660B, buf)  # FS_IOC_FIEMAP
+    mapped = struct.unpack_from("=I", buf, 20)[0]
+    out = []
+    for i in range(mapped):
+        _logical, physical, length = struct.unpack_from("=QQQ", buf, 32 + 56 * i)
+        out.append([physical, physical + length])
+    return out

@@ -17,7 +17,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# Issue 7's eight cases and issue 14's power cuts and disk errors, in report order: key -> title.
+# Issue 7's eight cases, issue 14's power cuts and disk errors, issue 13's wear budget, in report order.
 CASES = {
     "crash": "1. Crash safety (SIGKILL at random moments)",
     "sd_faults": "2. SD card full / read-only",
@@ -30,6 +30,7 @@ CASES = {
     "powercut": "9. Power cuts (block-layer crash states, issue 14)",
     "power_cut_vm": "10. Whole-machine power cuts (qemu VM, issue 14)",
     "disk_errors": "11. Disk errors (EIO and read-only through the recording layer, issue 14)",
+    "budget": "12. Wear budget (issue 13)",
 }
 
 # The columns that count every file of a case (issue 14): a case passes them as ``columns={...}``.

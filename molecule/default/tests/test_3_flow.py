@@ -2,7 +2,10 @@
 leaves RAM is in the right SD hour folder within 5 s (sampled for 60 s of recording)."""
 
 import json
+import math
 import shlex
+
+import yaml
 
 SAMPLER = r"""
 import json, os, sys, time
@@ -71,10 +74,11 @@ def test_hot_counts_stay_at_limits_and_moved_files_reach_sd_within_5s(capture_ho
     assert report["late_or_lost"] == [], report
     assert report["wrong_hour"] == [], report
     rates = {"captures": 2, "thumbnails": 5, "segments": 1}  # files per second FFmpeg adds (plan's rates)
+    # The archiver gathers files for batch_seconds (from the host's own config) after FFmpeg's rename into
+    # place and then has up to 1 s to move them, so for a moment the newest files are there before the oldest
+    # leave: allow that much production over the limit (segments also keep the 2 that just left the playlist).
+    batch = yaml.safe_load(capture_host.file("/etc/hotcold/hotcold.yml").content_string)["archive"]["batch_seconds"]
     for key, count in report["max_count"].items():
         kind = key.split("/")[1]
-        # The archiver acts on FFmpeg's rename into place and has up to 1 s to move a file, so for a moment
-        # the newest files can be there before the oldest leave: allow one second of production over the
-        # limit (segments also keep the 2 that just left the live playlist).
-        slack = rates[kind] + (2 if kind == "segments" else 0)
+        slack = math.ceil(rates[kind] * (batch + 1)) + (2 if kind == "segments" else 0)
         assert count <= limits[kind] + slack, (key, count, limits[kind])
