@@ -29,7 +29,7 @@ import os
 import time
 import weakref
 
-from hotcold import counterfile, policy, sysd, wear
+from hotcold import counterfile, hotmount, policy, sysd, wear
 from hotcold.budget import Budget
 from hotcold.checkpoint import Checkpoint
 from hotcold.clock import Clock
@@ -129,7 +129,8 @@ class Archiver:
         self.disk_baseline = _disk_baseline(config.base_path, self.now())
         self.sd_watch = _error_watch(config.base_path)
         weakref.finalize(self, self.sd_watch.close)  # in-process users (tests) let go of the SD when done
-        self.cp = Checkpoint(config.base_path, lays, config.tz, self.sd_watch.syncfs)
+        self.cp = Checkpoint(config.base_path, lays, config.tz, self.sd_watch.syncfs,
+                             ram_present=lambda d: hotmount.problem(lays[d].hot) is None)
         self.next_checkpoint = self.monotonic() + checkpoint_period(config.archive)
         for state in self.states.values():  # an hour's SD indexes go into place with the next checkpoint
             state.hours.stage = self.cp.stage
@@ -152,10 +153,12 @@ class Archiver:
         cover (checkpoint.recover_device), complete half-done moves, rebuild the indexes (a failure is
         logged and counted; the archiver still starts)."""
         lay = state.layout
+        ram = self._hot_present(state)  # else the SD under an unmounted tmpfs: its RAM side is left alone
         try:
-            removed = remove_temp_files(lay, now)
-            verified, dropped = self.cp.recover_device(state.device, now)
-            done = complete_half_done(lay, self.tz, now, lambda kind, sd: self.cp.hold(state.device, kind, sd))
+            removed = remove_temp_files(lay, now, ram=ram)
+            verified, dropped = self.cp.recover_device(state.device, now, ram=ram)
+            done = 0 if not ram else complete_half_done(lay, self.tz, now,
+                                                        lambda kind, sd: self.cp.hold(state.device, kind, sd))
         except OSError as e:
             state.log.error("%s: recovery failed: %s", state.device, e)
             state.counters["errors"] += 1
@@ -165,7 +168,7 @@ class Archiver:
             state.log.info("%s: recovery removed %d temp file(s), completed %d half-done move(s); of the files "
                            "visible but not checkpointed %d matched their record, %d did not and were removed",
                            state.device, removed, done, verified, dropped)
-        in_ram = {hour_key(f.mtime, self.tz) for lst in scan(lay).values() for f in lst}
+        in_ram = {hour_key(f.mtime, self.tz) for lst in scan(lay).values() for f in lst} if ram else set()
         state.hours.rebuild(now, in_ram)
 
     def on_capture(self, device, name):
@@ -194,10 +197,14 @@ class Archiver:
         return remaining
 
     def _hot_present(self, state):
-        """True if the device's hot folder exists; its absence is logged once until it is back."""
-        if not os.path.isdir(state.layout.hot):
+        """True if the device's hot folder is its tmpfs (else it is missing, or the SD card underneath an
+        unmounted tmpfs: nothing is read or written there); logged once until it is back."""
+        why = hotmount.problem(state.layout.hot)
+        if why:
+            state.hot_counts = dict.fromkeys(HOT_KINDS, 0)  # nothing of the device is in reach in RAM
+            state.tmpfs_percent = None
             if not state.missing_logged:
-                state.log.warning("%s: hot folder %s is missing", state.device, state.layout.hot)
+                state.log.warning("%s: hot folder %s %s", state.device, state.layout.hot, why)
                 state.missing_logged = True
             return False
         state.missing_logged = False
@@ -513,12 +520,34 @@ class Archiver:
                           extra=sysd.device_field(dev))
         return ok
 
+    def flush_devices(self, devices):
+        """Given some devices (a capture unit's stop, before its tmpfs may be unmounted), move their RAM to the
+        SD and end with a checkpoint (one syncfs for the card), so their files are durable on the SD and their
+        outbox RAM copies released before the tmpfs goes; the other devices keep their newest files in RAM.
+        True if none of them has a file left in RAM (hot folders or outbox)."""
+        left = {d: self.pass_device(d, FLUSH) for d in devices}
+        self.write_ram_indexes(force=True)
+        if self.cp.due():
+            self.checkpoint()
+        ok = True
+        for d in devices:
+            hot, waiting = sum(len(v) for v in left[d].values()), self.outbox_count(d)
+            if hot or waiting:
+                ok = False
+                log.error("%s: flush left %d file(s) in RAM and %d in the outbox (SD: %s; checkpoint: %s)", d, hot,
+                          waiting, self.states[d].sd.error, self.cp.error, extra=sysd.device_field(d))
+        return ok
+
+    def outbox_count(self, device):
+        """The device's RAM copies that wait in its outbox for a checkpoint."""
+        return sum(1 for p in self.cp.pending if p.device == device)
+
     def heartbeat_doc(self, started):
         return {
             "pid": os.getpid(),
             "time": round(self.now(), 3),
             "started": round(started, 3),
-            "devices": {d: state.summary() for d, state in self.states.items()},
+            "devices": {d: {**state.summary(), "outbox": self.outbox_count(d)} for d, state in self.states.items()},
             "sd_disk": self.disk_baseline,
             "budget": self.budget.summary(),
             "checkpoint": self.cp.summary(self.now()),

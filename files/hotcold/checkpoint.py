@@ -154,11 +154,13 @@ class Checkpoint:
     """The checkpoint state of every device on one SD: what is pending, what the last flushed record
     announced and covered. ``sync`` is the syncfs to use (the archiver's ErrorWatch)."""
 
-    def __init__(self, base_path, layouts, tz, sync=None):
+    def __init__(self, base_path, layouts, tz, sync=None, ram_present=None):
         self.base_path = base_path
         self.layouts = layouts
         self.tz = tz
         self.sync = sync or syncfs
+        # device -> True if its tmpfs is mounted: an outbox path under an unmounted one is the SD card
+        self.ram_present = ram_present or (lambda device: True)
         self.seq = 0
         self.pending = []
         self.staged = {}  # final path -> Staged: SD documents that go into place after the flush
@@ -278,10 +280,14 @@ class Checkpoint:
             self.announced[dev] = announce[dev]
             self.covered[dev] = {m: v for m, v in lengths[dev].items() if v[1]}
             self.used[dev] = set()
-        files_ok = [p for p in pending if not p.suspect or _read_back_ok(p)]
+        present = {d: self.ram_present(d) for d in self.layouts}
+        files_ok = [p for p in pending if not present[p.device] or not p.suspect or _read_back_ok(p)]
         released = files_ok if self._records_durable() else []
         for p in released:
-            unlink_quiet(p.outbox)
+            # a RAM copy whose tmpfs went away (umount -l) went with it: its SD copy is durable now, and nothing
+            # under the bare mount point (the SD card) is touched
+            if present[p.device]:
+                unlink_quiet(p.outbox)
         done = {id(p) for p in released}
         self.pending = [p for p in self.pending if id(p) not in done]
         self._place_staged()
@@ -334,12 +340,13 @@ class Checkpoint:
                 "pending": len(self.pending), "error": self.error, "failures": self.failures}
 
     # ------------------------------------------------------------ at start
-    def recover_device(self, device, now=None):
+    def recover_device(self, device, now=None, ram=True):
         """After a crash, given a device: check every visible but uncheckpointed file (see the module
-        doc), put back or keep the outbox copies, and adopt the newest record's state. Returns
-        (files kept after verification, files removed)."""
+        doc), put back or keep the outbox copies (unless ``ram`` is False: its tmpfs is not mounted, its
+        outbox went with it), and adopt the newest record's state. Returns (files kept after verification,
+        files removed)."""
         lay = self.layouts[device]
-        if os.path.isdir(lay.hot):
+        if ram and os.path.isdir(lay.hot):
             ensure_outbox(lay)
         for f in _names(os.path.join(lay.root, RECORD_DIR)):
             if is_temp(f):
@@ -362,7 +369,8 @@ class Checkpoint:
                 removed += r
             if removed:
                 self.dirty = True
-        self._recover_outbox(device)
+        if ram:
+            self._recover_outbox(device)
         return kept, removed
 
     def _recover_outbox(self, device):

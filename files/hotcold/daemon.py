@@ -5,8 +5,10 @@ pass, then READY=1. Loop: wait for inotify events (or a signal, or a deadline), 
 for ``batch_seconds``, pass over the devices that had events; every ``rescan_seconds`` a full
 rescan (safety net, re-adds watches, retries a failing SD); every ``checkpoint_seconds`` a checkpoint
 (one flush for the whole SD: what the passes made visible becomes durable, the outbox RAM copies are
-released). Each loop turn pings the watchdog, so a hung loop is caught by systemd. SIGTERM/SIGINT: flush
-everything to the SD (ending with a checkpoint), exit 0. SIGUSR1: flush
+released). Each loop turn pings the watchdog, so a hung loop is caught by systemd. About once a second each
+device's tmpfs is looked at (hotmount): a device whose tmpfs went away is left alone until it is back, one
+mounted again is followed at once, and the other devices never notice. SIGTERM/SIGINT: flush everything to
+the SD (ending with a checkpoint), exit 0. SIGUSR1: flush
 now and go on (``hotcold flush`` while the daemon runs).
 """
 
@@ -15,8 +17,9 @@ import os
 import signal
 import time
 
-from hotcold import heartbeat, sysd
+from hotcold import flushreq, heartbeat, sysd
 from hotcold.archiver import NORMAL, Archiver
+from hotcold.hotmount import HotMounts
 from hotcold.layout import layouts
 from hotcold.watcher import ALL, Watcher
 
@@ -27,6 +30,7 @@ MAX_SLEEP = 1.0  # the loop turns at least once a second
 # sd_notify sends on a blocking datagram socket: a receiver that reads slowly would stall the loop,
 # so watchdog pings are rate-limited (WatchdogSec=30 needs one every 15 s at the latest).
 WATCHDOG_SECONDS = 1.0
+MOUNT_CHECK_SECONDS = 1.0  # a device's tmpfs mounted again is followed within about this
 
 
 class Daemon:
@@ -57,9 +61,15 @@ class Daemon:
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             signal.signal(s, self._signal)
         signal.set_wakeup_fd(self.wfd, warn_on_full_buffer=False)
+        for d in cfg.devices:  # left by an archiver that died before it flushed: a plain flush would read them
+            flushreq.done(cfg.run_dir, d)
         started = arch.now()
         self._next_ping = 0.0
         arch.on_progress = self._ping_if_ready
+        self.mounts = HotMounts(layouts(cfg))
+        self.mounts.check()  # logs the missing tmpfs, makes the folders in the others (empty after a reboot)
+        if sysd.under_systemd():
+            self.mounts.warn_if_deaf()
         watcher = Watcher(layouts(cfg))
         watcher.ensure()
         arch.recover()
@@ -81,6 +91,7 @@ class Daemon:
         arch = self.archiver
         next_rescan = time.monotonic() + cfg.archive.rescan_seconds
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
+        next_mounts = time.monotonic() + MOUNT_CHECK_SECONDS
         pending = {}  # device -> monotonic time of its first unprocessed event
         while not self.stop:
             mono = time.monotonic()
@@ -93,9 +104,10 @@ class Daemon:
                 break
             if self.flush_requested:
                 self.flush_requested = False
-                log.info("flush requested: moving everything in RAM to the SD")
-                arch.flush()
-                self._heartbeat(started, flushed=True)
+                self._flush_requested(started)
+            if mono >= next_mounts:
+                self._follow_mounts(watcher, pending, mono)
+                next_mounts = mono + MOUNT_CHECK_SECONDS
             due = [d for d, t in pending.items() if mono - t >= cfg.archive.batch_seconds]
             if mono >= next_rescan:
                 watcher.ensure()
@@ -111,6 +123,24 @@ class Daemon:
                 sysd.notify("STATUS=" + arch.status_line())
                 next_beat = mono + HEARTBEAT_SECONDS
 
+    def _flush_requested(self, started):
+        """Flush what ``hotcold flush`` asked for: the devices with a request file (each file removed once its
+        device is flushed), or every device when there is none."""
+        arch = self.archiver
+        asked = flushreq.pending(self.cfg.run_dir, self.cfg.devices)
+        if not asked:
+            log.info("flush requested: moving everything in RAM to the SD")
+            arch.flush()
+        else:
+            log.info("flush of %s requested: its RAM to the SD, then a checkpoint", ", ".join(asked))
+            try:
+                arch.flush_devices(asked)
+            except Exception:  # keep serving; the caller reads what is left from the heartbeat
+                log.exception("flush of %s failed", ", ".join(asked))
+        self._heartbeat(started, flushed=True)
+        for d in asked:
+            flushreq.done(self.cfg.run_dir, d)
+
     def _deadline(self, mono, next_timer, pending):
         """Given the monotonic time, the next rescan or heartbeat and the pending devices, return the
         monotonic time the loop must wake up at the latest."""
@@ -124,6 +154,18 @@ class Daemon:
         if due_idx is not None:
             deadline = min(deadline, mono + max(0.0, due_idx - arch.now()))
         return deadline
+
+    def _follow_mounts(self, watcher, pending, mono):
+        """Given the watcher, the pending devices and the monotonic time: after a device's tmpfs went away,
+        drop its pending pass; after one came (back), watch it and pass over that device now."""
+        lost, found = self.mounts.check()
+        if not lost and not found:
+            return
+        watcher.ensure()  # drops the watches of the lost ones, adds the new tmpfs's
+        for d in lost:
+            pending.pop(d, None)
+        for d in found:
+            pending[d] = mono - self.cfg.archive.batch_seconds
 
     def _note_events(self, events, pending, mono):
         """Given inotify events, mark their devices pending (since ``mono`` if not already) and point

@@ -125,14 +125,16 @@ def evaluate(config, now):
 
 
 def check_hot_mount(dev, lay, table, m):
-    """``hot/`` is a tmpfs mount point, else CRIT (FFmpeg would write to the SD)."""
+    """``hot/`` is a tmpfs mount point, else CRIT (the device's capture unit stops with its tmpfs)."""
     fstype = fstype_of_mount(lay.hot, table)
     m["hot_mounted"] = 1 if fstype == "tmpfs" else 0
     if fstype == "tmpfs":
         return Check(dev, "hot mount", OK, "tmpfs")
     if fstype is None:
-        return Check(dev, "hot mount", CRIT, f"{lay.hot} is not a mount point (FFmpeg writes to the SD!)"
-                     if os.path.isdir(lay.hot) else f"{lay.hot} is missing")
+        if not os.path.isdir(lay.hot):
+            return Check(dev, "hot mount", CRIT, f"{lay.hot} is missing")
+        return Check(dev, "hot mount", CRIT, f"{lay.hot} is not a mount point: its tmpfs is missing (no capture, "
+                     "nothing archived until it is mounted again)")
     return Check(dev, "hot mount", CRIT, f"mounted as {fstype}, not tmpfs")
 
 

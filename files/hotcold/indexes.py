@@ -27,6 +27,7 @@ from hotcold import metadata
 from hotcold.clock import Clock
 from hotcold.fsutil import atomic_write, unlink_quiet
 from hotcold.growing import GrowingFile, StaleIndexError
+from hotcold.hotmount import is_mount_point
 from hotcold.hours import hour_end, hour_key, hour_start, read_marker
 from hotcold.layout import ARCHIVE_PLAYLIST, INDEX_JSON, is_temp, number_of
 from hotcold.playlist import Segment, archive_entry, archive_header, archive_tail, format_pdt, parse_pdt, target_of
@@ -357,7 +358,7 @@ class OpenHours:
         for key in waiting:
             self.get(key)
         idx = self.hours[cur] = HourIndex(self.layout, cur, self.url_prefix, self.tz)
-        if idx.dirty and os.path.isdir(self.layout.hot):
+        if idx.dirty and is_mount_point(self.layout.hot):
             try:
                 idx.write_ram(now)
             except OSError as e:
@@ -426,7 +427,7 @@ class OpenHours:
     def write_ram(self, now, force=False):
         """Rewrite the RAM copies of the hours that changed, at most once a RAM_INDEX_INTERVAL unless
         ``force``. A failure is logged; it never stops the archiving."""
-        if not os.path.isdir(self.layout.hot):
+        if not is_mount_point(self.layout.hot):
             return
         for idx in self.hours.values():
             if idx.dirty and (force or now - idx.ram_written_at >= RAM_INDEX_INTERVAL):

@@ -38,6 +38,26 @@ def mount_table(path=MOUNTINFO):
     return table
 
 
+def mount_of(path, mountinfo=MOUNTINFO):
+    """The mount holding ``path`` (the last-listed one with the longest mount point above it): (mount point,
+    optional fields such as ``shared:N`` / ``master:N``), or None if mountinfo cannot be read."""
+    best = None
+    real = os.path.realpath(path)
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if "-" not in parts or len(parts) < 7:
+                    continue
+                point = _unescape(parts[4])
+                inside = real == point or real.startswith(point.rstrip("/") + "/")
+                if inside and (best is None or len(point) >= len(best[0])):
+                    best = (point, parts[6:parts.index("-")])
+    except OSError:
+        return None
+    return best
+
+
 def fstype_of_mount(path, table=None):
     """fstype if ``path`` itself is a mount point, else None."""
     table = mount_table() if table is None else table

@@ -246,8 +246,9 @@ def _unlink_tmp(it):
 # ---------------------------------------------------------------- recovery
 
 
-def remove_temp_files(layout, now=None):
-    """Delete hotcold temp files left in the device's archive by a crash; sweep trash folders."""
+def remove_temp_files(layout, now=None, ram=True):
+    """Delete hotcold temp files left in the device's archive by a crash (and in its RAM, unless ``ram`` is
+    False: its tmpfs is not mounted); sweep trash folders."""
     removed = 0
     for kind in ARCHIVE_KINDS:
         kdir = layout.kind_dir(kind)
@@ -262,7 +263,7 @@ def remove_temp_files(layout, now=None):
             if kind == "metadata":
                 metadata.repair_tail(os.path.join(hdir, METADATA_FILE))
     # our own temp files in RAM (latest.jpg swap, RAM indexes)
-    for sub in ("captures", "index"):
+    for sub in ("captures", "index") if ram else ():
         _remove_temps_in(os.path.join(layout.hot, sub))
     return removed
 

@@ -16,6 +16,7 @@ with warnings.catch_warnings():  # pyinotify imports asyncore, deprecated in 3.1
     warnings.simplefilter("ignore", DeprecationWarning)
     import pyinotify
 
+from hotcold.hotmount import is_mount_point
 from hotcold.layout import HOT_KINDS, LIVE_PLAYLIST, kind_of
 
 log = logging.getLogger("hotcold.watcher")
@@ -46,12 +47,16 @@ class Watcher:
         return self.wm.get_fd()
 
     def ensure(self):
-        """(Re)add watches: folders that appeared, or were replaced (a tmpfs mounted over them)."""
+        """(Re)add watches: folders that appeared, or were replaced (a tmpfs mounted over them). A hot folder
+        that is no mount point is the SD underneath an unmounted tmpfs: it is not watched."""
         for dev, lay in self.layouts.items():
+            mounted = is_mount_point(lay.hot)
             for kind in HOT_KINDS:
                 p = lay.hot_dir(kind)
                 try:
                     st = os.stat(p)
+                    if not mounted:
+                        raise FileNotFoundError(p)
                 except OSError:
                     if p in self.paths:
                         self._drop(p)

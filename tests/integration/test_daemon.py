@@ -193,8 +193,8 @@ def test_watcher_reports_renames_into_place_and_follows_a_tmpfs_mounted_later(en
     try:
         w.ensure()
         produce(env.hot("cam1", "captures"), "captures", 1)
-        assert ("cam1", "captures", "capture_1.jpg") in w.poll(1.0)
-        # the tmpfs is mounted over hot/ after the archiver started: the old watch sees nothing
+        assert w.poll(0.3) == [], "a hot folder that is no mount point is the SD under the tmpfs: not watched"
+        # the tmpfs is mounted over hot/ after the archiver started: nothing is watched until ensure()
         env.tmpfs(env.hot("cam1"), "8M")
         for k in ("captures", "thumbnails", "segments"):
             os.makedirs(env.hot("cam1", k))
@@ -231,3 +231,31 @@ def test_journald_under_systemd_stderr_otherwise():
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+def test_flush_of_one_device_leaves_the_others_ram_alone(env, wait_for):
+    """What the capture unit runs when it is stopped (its tmpfs may be unmounted next): that device's RAM to the
+    SD, the other device's newest files stay in RAM; with the daemon running and without it."""
+    env.add_device("cam1")
+    env.add_device("cam2")
+    for dev in ("cam1", "cam2"):
+        for n in range(4):  # under the hot limit (5): nothing leaves RAM without a flush
+            produce(env.hot(dev, "captures"), "captures", n)
+    r = env.cli("flush", "--device", "cam9")
+    assert r.returncode == 3 and "--device 'cam9' is not a configured device (cam1, cam2)" in r.stderr, r.stderr
+    p = start(env)
+    try:
+        wait_for(lambda: os.path.exists(os.path.join(env.run_dir, "archiver.json")), what="daemon start")
+        r = env.cli("flush", "--device", "cam1", timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == f"cam1: flushed by the running archiver (pid {p.pid}), 0 file(s) left in RAM\n"
+        assert len(env.archived_files("cam1")) == 4 and env.archived_files("cam2") == {}
+        assert len([n for n in os.listdir(env.hot("cam2", "captures")) if n.startswith("capture_")]) == 4
+        assert not [n for n in os.listdir(env.run_dir) if n.endswith(".request")]
+    finally:
+        assert stop(p) == 0, log(env)  # the SIGTERM flush takes cam2's too
+    produce(env.hot("cam1", "captures"), "captures", 10)
+    produce(env.hot("cam2", "captures"), "captures", 10)
+    r = env.cli("flush", "--device", "cam2")
+    assert r.returncode == 0 and r.stdout == "cam2: flushed 1 file(s) to the SD, 0 left in RAM\n", r
+    assert os.path.exists(os.path.join(env.hot("cam1", "captures"), "capture_10.jpg")), "cam1 not flushed"
