@@ -4,6 +4,7 @@ leaves of a renamed file whose data never reached the card (an empty or zeroed f
 
 import json
 import os
+import signal
 from zoneinfo import ZoneInfo
 
 from hchelpers import produce, sha256
@@ -50,6 +51,37 @@ def _power_cut(env):
     for root, _dirs, files in os.walk(ob):
         for f in files:
             os.unlink(os.path.join(root, f))
+
+
+# The calls by which recovery changes a file or a folder: a crash test kills it right after each in turn.
+CHANGES = ("write", "pwrite", "ftruncate", "truncate", "rename", "replace", "unlink", "link", "mkdir", "fsync")
+
+
+def _recover_killed_after(env, n):
+    """Run a fresh Checkpoint's recovery of cam1 in a child process that SIGKILLs itself right after its n-th
+    call of CHANGES (as a kill -9 or a crash at that instant). Return True if it was killed, False if the
+    recovery made fewer calls and completed."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns to pytest
+        try:
+            calls = [0]
+
+            def killing_after(real):
+                def call(*args, **kw):
+                    result = real(*args, **kw)
+                    calls[0] += 1
+                    if calls[0] == n:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return result
+                return call
+
+            for name in CHANGES:
+                setattr(os, name, killing_after(getattr(os, name)))
+            _cp(env).recover_device("cam1", T0 + 10)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
 
 
 def _records(env):
@@ -218,3 +250,54 @@ def test_every_device_alternates_between_both_slots(env):
         seqs = sorted(checkpoint.decode_record(open(os.path.join(lay.root, checkpoint.RECORD_DIR, f"{s}.json")).read())
                       ["seq"] for s in (0, 1))
         assert seqs == [1, 2], "a torn newest record needs the previous one in the other slot"
+
+
+def test_a_recovery_killed_at_any_instant_loses_no_released_file(env):
+    """The newest record covers what the checkpoint *before* it measured, so the records of the files its own
+    flush made durable (and whose RAM copies it released) lie in the uncovered tail, which every start's recovery
+    checks and rewrites. Killed at any step of that, the next recovery must still find them: their SD copies are
+    all there is (test_crash lost thumbnails this way: a recovery killed between truncating the tail and writing
+    it back)."""
+    env.add_device("cam1")
+    cp = _cp(env)
+    cp.run(T0)
+    digests = _move(env, cp, range(1, 6))
+    assert cp.run(T0 + 1) is None and cp.pending == []  # durable and released: no RAM copy left
+    d = env.archive("cam1", "captures", KEY.hour)
+    _cp(env).recover_device("cam1", T0 + 5)  # a clean restart first: the state each kill starts from is the same
+    for n in range(1, 40):
+        killed = _recover_killed_after(env, n)
+        _cp(env).recover_device("cam1", T0 + 20)
+        on_sd = {name: sha256(os.path.join(d, name)) for name in digests if os.path.exists(os.path.join(d, name))}
+        assert on_sd == digests, f"recovery killed after change {n}: lost {sorted(set(digests) - set(on_sd))}"
+        assert sorted(r["name"] for r in _records(env)) == sorted(digests), "one record per file"
+        if not killed:
+            break
+    assert not killed, "the recovery never completed"
+
+
+def test_an_sd_copy_without_its_record_is_archived_again_not_released(env):
+    """A visible SD copy whose record is gone (as a recovery killed mid-rewrite left it), its RAM copy still in the
+    outbox: recovery must not release that RAM copy on the strength of the copy alone, or the file would stay on
+    the SD with no record and the next recovery would remove it. It goes back to RAM and is archived again (with
+    its record)."""
+    env.add_device("cam1")
+    cp = _cp(env)
+    cp.run(T0)
+    digests = _move(env, cp, range(1, 4))  # visible, records appended, RAM copies in the outbox
+    meta = os.path.join(env.archive("cam1", "metadata", KEY.hour), "archive.jsonl")
+    os.truncate(meta, 0)  # their records are gone, nothing else changed
+    fresh = _cp(env)
+    fresh.recover_device("cam1", T0 + 10)
+    assert fresh.run(T0 + 11) is None
+    hot = env.hot("cam1", "captures")
+    d = env.archive("cam1", "captures", KEY.hour)
+    for name, digest in digests.items():
+        where = [p for p in (os.path.join(hot, name), os.path.join(d, name)) if os.path.exists(p)]
+        recorded = name in {r["name"] for r in _records(env)}
+        assert where, f"{name} lost"
+        assert os.path.join(hot, name) in where or recorded, f"{name} released with no record on the SD"
+        assert all(sha256(p) == digest for p in where)
+    _cp(env).recover_device("cam1", T0 + 20)  # the next start: whatever is on the SD alone must survive it
+    for name in digests:
+        assert os.path.exists(os.path.join(hot, name)) or os.path.exists(os.path.join(d, name)), f"{name} lost"
