@@ -45,7 +45,7 @@ import shutil
 import zlib
 from dataclasses import dataclass
 
-from hotcold.fsutil import atomic_write, rename_noreplace, same_content, syncfs, unlink_quiet, write_all
+from hotcold.fsutil import atomic_write, rename_noreplace, same_content, syncfs, unlink_quiet
 from hotcold.hours import hour_key
 from hotcold.layout import HOT_KINDS, is_temp, kind_of, temp_name
 
@@ -364,9 +364,12 @@ class Checkpoint:
                 # next record must announce it again, or a second crash would skip the check
                 self.used[device].add((d, m))
             for meta_rel, dirs in by_meta.items():
-                k, r = _verify_hour(lay, meta_rel, dirs, _covered_length(lay, meta_rel, covered))
+                covered_len = _covered_length(lay, meta_rel, covered)
+                k, r, inode = _verify_hour(lay, meta_rel, dirs, covered_len)
                 kept += k
                 removed += r
+                if inode is not None and covered_len:  # the same covered bytes, in the file that replaced it
+                    self.covered[device][meta_rel] = [inode, covered_len]
             if removed:
                 self.dirty = True
         if ram:
@@ -509,18 +512,20 @@ def _records_with_ends(path):
 def _verify_hour(layout, meta_rel, dirs, covered_len):
     """Given a device's metadata file (rel), the folders whose records it holds and its covered
     length: keep the media files recorded inside it; check the others against their record; rewrite the
-    record tail to the files kept. Returns (verified and kept, removed)."""
+    record tail to the files kept. Returns (verified and kept, removed, the inode of the rewritten metadata
+    file or None)."""
     if meta_rel is None:  # files moved without a record (their metadata folder holds another day): kept
-        return 0, 0
+        return 0, 0, None
     meta_path = os.path.join(layout.root, meta_rel)
     lines = _records_with_ends(meta_path)
     trusted, tail = _split_records(lines, covered_len)
     verified, gone = _check_uncovered(layout, dirs, trusted, tail)
+    inode = None
     if any(end > covered_len for end, _r, _raw in lines):
         keep = _tail_to_keep(layout, meta_rel, dirs, lines, covered_len, trusted, verified, gone)
-        _rewrite_tail(meta_path, covered_len, [(rec.get("kind"), rec.get("name"), raw) for end, rec, raw in lines
-                                               if end > covered_len and rec], keep)
-    return len(verified), len(gone)
+        inode = _rewrite_tail(meta_path, covered_len, [(rec.get("kind"), rec.get("name"), raw)
+                                                       for end, rec, raw in lines if end > covered_len and rec], keep)
+    return len(verified), len(gone), inode
 
 
 def _split_records(lines, covered_len):
@@ -578,12 +583,15 @@ def _exists(root, d, name):
 
 
 def _matches(path, rec, layout, kind, dir_rel, name):
-    """True if the SD file at ``path`` is the one its record (size, crc32) or its outbox copy describes."""
+    """True if the SD file at ``path`` has its record and is the file it describes: the same bytes as its
+    outbox copy where one waits, else the record's size and crc32. A copy without its record is not kept, even
+    if its outbox copy matches: released on its own strength, it would stay on the SD unrecorded and the next
+    recovery would remove it. Its outbox copy goes back to RAM and is archived again, record and all."""
+    if not rec:
+        return False
     ob = outbox_path(layout, kind, dir_rel, name)
     if os.path.isfile(ob):
         return same_content(ob, path)
-    if not rec:
-        return False
     try:
         if os.stat(path).st_size != rec.get("size"):
             return False
@@ -594,17 +602,30 @@ def _matches(path, rec, layout, kind, dir_rel, name):
 
 def _rewrite_tail(meta_path, covered_len, tail, keep):
     """Cut a metadata file back to its covered length and append again the tail records of the files in
-    ``keep`` (the first record of each; no fsync: the next checkpoint makes it durable)."""
-    out = []
+    ``keep`` (the first record of each). Done by a new file renamed over the old one, its data flushed
+    first, so a crash at any instant (a kill, a power cut) leaves the old file or the new one: the tail
+    holds the records of the files whose RAM copies the last checkpoint released (a record covers what the
+    checkpoint before it measured), and truncating in place, then writing, lost them to a crash in between
+    (the next recovery removed those files). Returns the new file's inode, or None if nothing changed."""
+    with open(meta_path, "rb") as f:
+        data = f.read()
+    out = [data[:covered_len]]
     for kind, name, raw in tail:
         if (kind, name) in keep:
             keep = keep - {(kind, name)}
             out.append(raw)
-    fd = os.open(meta_path, os.O_WRONLY)
+    new = b"".join(out)
+    if new == data:
+        return None
+    atomic_write(meta_path, new, rename=_flushed_rename)
+    return os.stat(meta_path).st_ino
+
+
+def _flushed_rename(tmp, path):
+    """Rename ``tmp`` over ``path`` once its data is on the card."""
+    fd = os.open(tmp, os.O_RDONLY)
     try:
-        os.ftruncate(fd, covered_len)
-        os.lseek(fd, covered_len, os.SEEK_SET)
-        write_all(fd, b"".join(out))
+        os.fsync(fd)
     finally:
         os.close(fd)
-
+    os.rename(tmp, path)
