@@ -77,6 +77,14 @@ NOTES = {
               "file is on the SD, in RAM or counted. Then the budget is raised in the config and the archiver "
               "restarted while the writer goes on: recover_s is from the restart to the first heartbeat at the "
               "full rate; every capture after it reaches the SD and the counters stop growing.",
+    "mount_events": "The molecule `default` host (2 devices, real FFmpeg, systemd 252): one device's tmpfs is "
+                    "stopped with its mount unit, unmounted by hand and mounted again 0.3 s later, or lazily "
+                    "detached (`umount -l`) and mounted again, while the other device goes on. Every media file "
+                    "in that tmpfs just before the event is counted (sha256) in one column: archived intact, "
+                    "torn, or still in RAM at the cut, i.e. gone with a tmpfs unmounted by hand (a stop of the "
+                    "mount unit flushes first and must leave none). The archiver keeps its pid, nothing lands "
+                    "on the SD under the mount point, and capture and archiving resume by themselves "
+                    "(followed_s: the archiver serves the new tmpfs; archived_again_s: its first file archived).",
 }
 
 SKIP_FIGURES = {"cases", "columns"}  # long lists: summarised by `tried`; columns get their own table

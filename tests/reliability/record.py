@@ -17,7 +17,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# Issue 7's eight cases, issue 14's power cuts and disk errors, issue 13's wear budget, in report order.
+# Issue 7's eight cases, issue 14's power cuts and disk errors, issue 13's wear budget, issue 15's mount events,
+# in report order.
 CASES = {
     "crash": "1. Crash safety (SIGKILL at random moments)",
     "sd_faults": "2. SD card full / read-only",
@@ -31,6 +32,7 @@ CASES = {
     "power_cut_vm": "10. Whole-machine power cuts (qemu VM, issue 14)",
     "disk_errors": "11. Disk errors (EIO and read-only through the recording layer, issue 14)",
     "budget": "12. Wear budget (issue 13)",
+    "mount_events": "13. Mount events (one device's tmpfs stopped, unmounted, lazily detached; issue 15)",
 }
 
 # The columns that count every file of a case (issue 14): a case passes them as ``columns={...}``.

@@ -10,10 +10,18 @@ mounted, capturing and archiving (each event asserts it). Figures go to $HOTCOLD
 import json
 import os
 import shlex
+import sys
 import time
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "tests", "reliability"))
+from record import record  # noqa: E402
+
+SOURCE = "molecule/default/tests/test_6_mount_events.py::test_mount_event_touches_one_device_and_heals"
+WHAT = {"stop": "systemctl stop of one device's mount unit, then start",
+        "umount": "plain umount of one device's tmpfs, mount 0.3 s later",
+        "lazy": "umount -l of one device's tmpfs, then mount"}
 RESUME_SECONDS = 10  # the remounted device: FFmpeg writes and the archiver follows it again within this
 ARCHIVE_SECONDS = 90  # ... and moves its files to the SD again (the hot limits keep 20 captures in RAM first)
 FIGURES = {}
@@ -56,6 +64,29 @@ def underneath(host, hot):
 def media_in_ram(host, hot):
     names = host.check_output(f"ls {hot}/captures {hot}/thumbnails {hot}/segments").split()
     return {n for n in names if n.startswith(("capture_", "segment_")) and n.endswith((".jpg", ".ts"))}
+
+
+def media_hashes(host, folder, depth):
+    """{name: sha256} of the media files ``depth`` levels under ``folder``'s kind folders (1: the hot folder's,
+    2: the SD's hour folders), and how many names occur twice. A file moved while it is listed is skipped."""
+    out = host.run(f"cd {folder} && find captures thumbnails segments -mindepth {depth} -maxdepth {depth} -type f "
+                   "\\( -name 'capture_*.jpg' -o -name 'segment_*.ts' \\) -exec sha256sum {} + 2>/dev/null")
+    hashes, twice = {}, 0
+    for line in out.stdout.splitlines():
+        digest, path = line.split(None, 1)
+        name = os.path.basename(path.lstrip("*"))
+        twice += name in hashes
+        hashes[name] = digest
+    return hashes, twice
+
+
+def account(before, on_sd, twice):
+    """Every file that was in RAM at the event, in exactly one column (tests/reliability/record.FILE_COLUMNS):
+    archived intact, torn (on the SD, other bytes), or gone with the unmounted tmpfs (not on the SD)."""
+    torn = sum(1 for n, h in before.items() if n in on_sd and on_sd[n] != h)
+    intact = sum(1 for n, h in before.items() if on_sd.get(n) == h)
+    return {"written": len(before), "archived_intact": intact, "in_ram_at_cut": len(before) - intact - torn,
+            "dropped": 0, "expired": 0, "lost": 0, "torn": torn, "duplicated": twice}
 
 
 def archived_names(host, root):
@@ -116,6 +147,7 @@ def test_mount_event_touches_one_device_and_heals(capture_host, hostvars, device
     wait_until(lambda: is_active(host, "hotcold-archiver") and is_active(host, f"hotcold-capture@{device}"), 60,
                "a healthy start")
     pid = archiver_pid(host)
+    in_ram_before, _ = media_hashes(host, hot, 1)
     if event == "stop":
         in_ram = media_in_ram(host, hot)
         host.run_expect([0], f"systemctl stop {unit}")
@@ -165,5 +197,11 @@ def test_mount_event_touches_one_device_and_heals(capture_host, hostvars, device
     archiving = time.monotonic() - start
     assert archiver_pid(host) == pid, "the archiver restarted"
     note(f"{event} {device}", followed_s=round(resumed, 1), archived_again_s=round(archiving, 1))
+    columns = account(in_ram_before, *media_hashes(host, hot.rsplit("/", 1)[0], 2))
+    assert columns["torn"] == 0 and columns["duplicated"] == 0, columns
+    if event == "stop":  # stopped on purpose: the capture unit's stop flushed the device first
+        assert columns["in_ram_at_cut"] == 0, columns
+    record("mount_events", WHAT[event], tried=1, produced=columns["written"], lost=0, torn=0, source=SOURCE,
+           columns=columns, followed_s=round(resumed, 1), archived_again_s=round(archiving, 1))
     health = wait_until(lambda: host.run("hotcold health").rc != 2 or None, 60, "health without CRIT")
     assert health
