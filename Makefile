@@ -23,7 +23,7 @@ export HOTCOLD_RELIABILITY_DIR := $(CURDIR)/artifacts/reliability
 help:
 	@echo "make demo    provision a local container capture host and show files flowing RAM -> SD"
 	@echo "make test    lint, unit + bounded reliability tests, every molecule scenario (offline)"
-	@echo "make soak    the long reliability run (~45 min) -> docs/RELIABILITY.md"
+	@echo "make soak    the long reliability run (~3 h on 2 cores, idle machine) -> docs/RELIABILITY.md"
 	@echo "make bench   measure SD writes, archiver cost, lookup, cleanup, rollout -> bench/RESULTS.md"
 	@echo "make demo-clean   remove the demo container"
 
