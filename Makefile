@@ -91,7 +91,7 @@ reliability-reset:
 # The long form of every reliability case (HOTCOLD_SOAK=1: 1,000 SIGKILLs, 2 min faults and bursts,
 # more rounds), then the report. The two halves can run separately; the report reads what they recorded.
 soak: reliability-reset soak-pytest soak-molecule
-	scripts/reliability-report.py --out docs/RELIABILITY.md
+	scripts/reliability-report.py --out docs/RELIABILITY.md --readme README.md
 
 soak-pytest: setup
 	HOTCOLD_SOAK=1 pytest -m reliability

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Render the reliability report (issue 7) from the lines the tests recorded.
 
-    scripts/reliability-report.py [--results artifacts/reliability/results.jsonl] [--out FILE]
+    scripts/reliability-report.py [--results artifacts/reliability/results.jsonl] [--out FILE] [--readme README.md]
 
 `make soak` writes docs/RELIABILITY.md with it after the long run; `make test` writes
-artifacts/RELIABILITY.md after the bounded one. The tests record a line only after their
-assertions held (tests/reliability/record.py), so every row here is a case that passed; a case
-with no line is shown as NOT RUN. Exit 1 if any case of record.CASES (issue 7's eight, issue 14's
-power cuts and disk errors, issue 13's wear budget) is missing.
+artifacts/RELIABILITY.md after the bounded one; with --readme it also rewrites the README's
+reliability summary (between two marker lines) from the same rows, so no figure there is typed in.
+The tests record a line only after their assertions held (tests/reliability/record.py), so every
+row here is a case that passed; a case with no line is shown as NOT RUN. Exit 1 if any case of
+record.CASES (issues 7, 13, 14 and 15) is missing.
 """
 
 import argparse
@@ -169,14 +170,62 @@ def file_columns_table(rows):
     return out + [""]
 
 
+def accounted(r, key):
+    """Given a recorded row and a FILE_COLUMNS key, the row's count of it, or None where the case does not
+    count it. Cases that count every file pass ``columns``; the older cases name their counts in figures
+    (archived, dropped, duplicated; the wear budget's thinned captures are its drops)."""
+    f = r.get("figures", {})
+    if isinstance(f.get("columns"), dict):
+        return f["columns"].get(key)
+    if key in ("written", "lost", "torn"):
+        return r["produced"] if key == "written" else r[key]
+    if key == "dropped" and "per_kind" in f:
+        return sum(k.get("thinned", 0) for k in f["per_kind"].values())
+    return f.get({"archived_intact": "archived"}.get(key, key))
+
+
+def total(rows, key):
+    """The sum of accounted(r, key) over rows, or None if no row counts it."""
+    vs = [v for v in (accounted(r, key) for r in rows) if isinstance(v, int)]
+    return sum(vs) if vs else None
+
+
+def summary(rows, by_case, missing):
+    """The summary: a headline that puts what was dropped on purpose next to what was lost (issue 14), one
+    line per case with its drops and duplicates, and the cases that count every file in every column."""
+    lost, torn, dup, dropped = (total(rows, k) or 0 for k in ("lost", "torn", "duplicated", "dropped"))
+    out = [
+        f"{len(rows)} checks, {sum(r['tried'] or 0 for r in rows):,} things tried (kills, faults, requests, bad "
+        f"inputs, files inspected); {sum(r['produced'] or 0 for r in rows):,} files produced under faults: "
+        f"**{lost:,} lost, {torn:,} torn, {dup:,} duplicated; {dropped:,} dropped on purpose**, each by name in the "
+        "log and counted (a full or read-only card beyond the RAM high water, captures thinned by the wear "
+        "budget)." + (f" NOT RUN: {', '.join(CASES[c] for c in missing)}." if missing else ""),
+        "",
+        "| case | checks | times tried | files produced | dropped by policy (logged) | lost | torn | duplicated |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c, title in CASES.items():
+        rs = by_case[c]
+        if not rs:
+            out.append(f"| {title} | NOT RUN | - | - | - | - | - | - |")
+            continue
+        produced = [r["produced"] for r in rs if r["produced"] is not None]
+        out.append(f"| {title} | {len(rs)} | {sum(r['tried'] or 0 for r in rs):,} | "
+                   f"{cell(sum(produced)) if produced else '-'} | "
+                   + " | ".join(cell(total(rs, k)) for k in ("dropped", "lost", "torn", "duplicated"))
+                   + " |")
+    counted = [r for c in CASES for r in by_case[c] if isinstance(r.get("figures", {}).get("columns"), dict)]
+    if counted:
+        out += ["", "The cases that count every file, each in exactly one column (a crash state counts every file "
+                "written up to its cut; files still in RAM at a cut are gone by design, never counted as saved):",
+                ""] + file_columns_table(counted)
+    return out
+
+
 def render(rows, results_path):
     modes = sorted({r["mode"] for r in rows})
     by_case = {c: [r for r in rows if r["case"] == c] for c in CASES}
     missing = [c for c, rs in by_case.items() if not rs]
-    produced = sum(r["produced"] or 0 for r in rows)
-    lost = sum(r["lost"] or 0 for r in rows)
-    torn = sum(r["torn"] or 0 for r in rows)
-    tried = sum(r["tried"] or 0 for r in rows)
     dates = sorted(r["at"] for r in rows)
     out = [
         "# hotcold reliability report",
@@ -197,27 +246,7 @@ def render(rows, results_path):
     if codes:  # what the tests ran on (recorded with each line), not what the report was rendered at
         mach["code"] = ", ".join(codes) + " (as recorded by the tests)"
     out += [f"| {k} | {v} |" for k, v in mach.items()]
-    out += [
-        "",
-        "## Summary",
-        "",
-        f"{len(rows)} checks, {tried:,} things tried (kills, faults, requests, bad inputs, files inspected); "
-        f"{produced:,} files produced under faults; "
-        f"**{lost} lost, {torn} torn**." + (f" NOT RUN: {', '.join(CASES[c] for c in missing)}." if missing else ""),
-        "",
-        "| case | checks | times tried | files produced | lost | torn |",
-        "|---|---|---|---|---|---|",
-    ]
-    for c, title in CASES.items():
-        rs = by_case[c]
-        if not rs:
-            out.append(f"| {title} | NOT RUN | - | - | - | - |")
-            continue
-        p = [r["produced"] for r in rs if r["produced"] is not None]
-        lo = [r["lost"] for r in rs if r["lost"] is not None]
-        to = [r["torn"] for r in rs if r["torn"] is not None]
-        out.append(f"| {title} | {len(rs)} | {sum(r['tried'] or 0 for r in rs):,} | "
-                   f"{cell(sum(p)) if p else '-'} | {cell(sum(lo)) if lo else '-'} | {cell(sum(to)) if to else '-'} |")
+    out += ["", "## Summary", ""] + summary(rows, by_case, missing)
     hard = [r for r in by_case["hardening"] if "exposure" in r.get("figures", {})]
     if hard:
         out += ["", "## Hardening scores (`systemd-analyze security`, target <= 2.5 \"OK\")", "",
@@ -243,17 +272,60 @@ def render(rows, results_path):
     return "\n".join(out), missing
 
 
+# The README's reliability summary sits between these lines; `make soak` rewrites what is between them.
+README_BEGIN = ("<!-- reliability summary: written by `scripts/reliability-report.py --readme README.md` "
+                "(make soak) from the same results; edit the script, not this block -->")
+README_END = "<!-- end of reliability summary -->"
+
+
+def readme_block(rows, report_path, readme_path):
+    """The README's summary: where it comes from, then the report's own summary."""
+    by_case = {c: [r for r in rows if r["case"] == c] for c in CASES}
+    missing = [c for c, rs in by_case.items() if not rs]
+    dates = sorted(r["at"] for r in rows)
+    codes = ", ".join(sorted({r["code"] for r in rows if r.get("code")})) or "?"
+    link = os.path.relpath(report_path, os.path.dirname(os.path.abspath(readme_path)))
+    head = (f"From [{os.path.basename(report_path)}]({link}), {', '.join(sorted({r['mode'] for r in rows}))} "
+            f"run of {codes}, recorded {dates[0]} to {dates[-1]}:") if dates else "No run recorded."
+    hard = sorted((r["figures"].get("unit", r["name"]).split()[-1], r["figures"]) for r in by_case["hardening"]
+                  if "exposure" in r.get("figures", {}))
+    scores = ["", "`systemd-analyze security` exposure (target <= 2.5, \"OK\"): "
+              + ", ".join(f"{unit} {f['exposure']} ({f.get('verdict')})" for unit, f in hard) + "."] if hard else []
+    return [README_BEGIN, head, ""] + summary(rows, by_case, missing) + scores + [README_END]
+
+
+def with_block(readme_path, block):
+    """readme_path's text with what lies between README_BEGIN and README_END replaced by block (its lines);
+    exit with an error naming the file if either marker is missing."""
+    with open(readme_path, encoding="utf-8") as f:
+        text = f.read()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        sys.exit(f"{readme_path}: no reliability summary block to rewrite (the lines {README_BEGIN!r} and "
+                 f"{README_END!r} must both be there, in that order)")
+    return text[:begin] + "\n".join(block) + text[end + len(README_END):]
+
+
+def atomic_write(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--results", default=os.path.join(REPO, "artifacts", "reliability", "results.jsonl"))
     p.add_argument("--out", default=os.path.join(REPO, "artifacts", "RELIABILITY.md"))
+    p.add_argument("--readme", help="also rewrite this file's reliability summary block (make soak: README.md)")
     a = p.parse_args()
-    text, missing = render(load(a.results), a.results)
+    rows = load(a.results)
+    text, missing = render(rows, a.results)
+    readme = with_block(a.readme, readme_block(rows, a.out, a.readme)) if a.readme else None  # checked first
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    tmp = a.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, a.out)
+    atomic_write(a.out, text)
+    if readme is not None:
+        atomic_write(a.readme, readme)
     print(f"reliability report: {a.out}" + (f" (NOT RUN: {', '.join(missing)})" if missing else ""))
     return 1 if missing else 0
 
