@@ -190,7 +190,7 @@ def total(rows, key):
     return sum(vs) if vs else None
 
 
-def summary(rows, by_case, missing):
+def summary(rows, by_case, missing, failed=None):
     """The summary: a headline that puts what was dropped on purpose next to what was lost (issue 14), one
     line per case with its drops and duplicates, and the cases that count every file in every column."""
     lost, torn, dup, dropped = (total(rows, k) or 0 for k in ("lost", "torn", "duplicated", "dropped"))
@@ -199,13 +199,19 @@ def summary(rows, by_case, missing):
         f"inputs, files inspected); {sum(r['produced'] or 0 for r in rows):,} files produced under faults: "
         f"**{lost:,} lost, {torn:,} torn, {dup:,} duplicated; {dropped:,} dropped on purpose**, each by name in the "
         "log and counted (a full or read-only card beyond the RAM high water, captures thinned by the wear "
-        "budget)." + (f" NOT RUN: {', '.join(CASES[c] for c in missing)}." if missing else ""),
+        "budget). The crash-state cases count a file once in every state it is in, so their figures are files x "
+        "states." + "".join(f" **FAILED: {CASES[c]}** ({failed[c]})" for c in (failed or {}))
+        + (f" NOT RUN: {', '.join(CASES[c] for c in missing if c not in (failed or {}))}."
+           if set(missing) - set(failed or {}) else ""),
         "",
         "| case | checks | times tried | files produced | dropped by policy (logged) | lost | torn | duplicated |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for c, title in CASES.items():
         rs = by_case[c]
+        if c in (failed or {}) and not rs:
+            out.append(f"| {title} | FAILED | - | - | - | - | - | - |")
+            continue
         if not rs:
             out.append(f"| {title} | NOT RUN | - | - | - | - | - | - |")
             continue
@@ -222,10 +228,11 @@ def summary(rows, by_case, missing):
     return out
 
 
-def render(rows, results_path):
+def render(rows, results_path, failed=None):
     modes = sorted({r["mode"] for r in rows})
     by_case = {c: [r for r in rows if r["case"] == c] for c in CASES}
     missing = [c for c, rs in by_case.items() if not rs]
+    failed = failed or {}
     dates = sorted(r["at"] for r in rows)
     out = [
         "# hotcold reliability report",
@@ -246,7 +253,7 @@ def render(rows, results_path):
     if codes:  # what the tests ran on (recorded with each line), not what the report was rendered at
         mach["code"] = ", ".join(codes) + " (as recorded by the tests)"
     out += [f"| {k} | {v} |" for k, v in mach.items()]
-    out += ["", "## Summary", ""] + summary(rows, by_case, missing)
+    out += ["", "## Summary", ""] + summary(rows, by_case, missing, failed)
     hard = [r for r in by_case["hardening"] if "exposure" in r.get("figures", {})]
     if hard:
         out += ["", "## Hardening scores (`systemd-analyze security`, target <= 2.5 \"OK\")", "",
@@ -257,8 +264,10 @@ def render(rows, results_path):
     for c, title in CASES.items():
         out += ["", f"## {title}", ""]
         rs = sorted(by_case[c], key=lambda r: (r.get("source") or "", r["name"]))
+        if c in failed:  # a test of this case failed: its rows (if any) are the tests of it that passed
+            out += [f"**FAILED in this run:** {failed[c]}", ""]
         if not rs:
-            out += ["NOT RUN: no test recorded this case."]
+            out += ["" if c in failed else "NOT RUN: no test recorded this case."]
             continue
         if NOTES.get(c):
             out += [NOTES[c], ""]
@@ -278,7 +287,7 @@ README_BEGIN = ("<!-- reliability summary: written by `scripts/reliability-repor
 README_END = "<!-- end of reliability summary -->"
 
 
-def readme_block(rows, report_path, readme_path):
+def readme_block(rows, report_path, readme_path, failed=None):
     """The README's summary: where it comes from, then the report's own summary."""
     by_case = {c: [r for r in rows if r["case"] == c] for c in CASES}
     missing = [c for c, rs in by_case.items() if not rs]
@@ -291,7 +300,7 @@ def readme_block(rows, report_path, readme_path):
                   if "exposure" in r.get("figures", {}))
     scores = ["", "`systemd-analyze security` exposure (target <= 2.5, \"OK\"): "
               + ", ".join(f"{unit} {f['exposure']} ({f.get('verdict')})" for unit, f in hard) + "."] if hard else []
-    return [README_BEGIN, head, ""] + summary(rows, by_case, missing) + scores + [README_END]
+    return [README_BEGIN, head, ""] + summary(rows, by_case, missing, failed) + scores + [README_END]
 
 
 def with_block(readme_path, block):
@@ -318,16 +327,24 @@ def main():
     p.add_argument("--results", default=os.path.join(REPO, "artifacts", "reliability", "results.jsonl"))
     p.add_argument("--out", default=os.path.join(REPO, "artifacts", "RELIABILITY.md"))
     p.add_argument("--readme", help="also rewrite this file's reliability summary block (make soak: README.md)")
+    p.add_argument("--failed", action="append", default=[], metavar="CASE=WHAT",
+                   help="a case one of whose tests failed in this run (tests record only what passed), and how")
     a = p.parse_args()
+    failed = {}
+    for item in a.failed:
+        case, _, what = item.partition("=")
+        if case not in CASES or not what:
+            sys.exit(f"--failed {item!r}: expected CASE=WHAT with CASE one of {', '.join(CASES)}")
+        failed[case] = what
     rows = load(a.results)
-    text, missing = render(rows, a.results)
-    readme = with_block(a.readme, readme_block(rows, a.out, a.readme)) if a.readme else None  # checked first
+    text, missing = render(rows, a.results, failed)
+    readme = with_block(a.readme, readme_block(rows, a.out, a.readme, failed)) if a.readme else None  # checked first
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     atomic_write(a.out, text)
     if readme is not None:
         atomic_write(a.readme, readme)
     print(f"reliability report: {a.out}" + (f" (NOT RUN: {', '.join(missing)})" if missing else ""))
-    return 1 if missing else 0
+    return 1 if missing or failed else 0
 
 
 if __name__ == "__main__":

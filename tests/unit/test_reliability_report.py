@@ -62,3 +62,13 @@ def test_a_readme_without_the_block_is_refused_before_anything_is_written(tmp_pa
     assert proc.returncode != 0
     assert f"{readme}: no reliability summary block to rewrite" in proc.stderr
     assert not out.exists() and readme.read_text() == readme_text
+
+
+def test_a_case_that_failed_in_the_run_says_failed_not_passed_or_not_run(tmp_path):
+    proc, out, _ = run(tmp_path, "", "--failed", "disk_errors=100 of 250 EIO crash states lost files")
+    text = out.read_text()
+    assert proc.returncode == 1
+    assert "**FAILED: 11. Disk errors" in text and "(100 of 250 EIO crash states lost files)" in text
+    assert "| 11. Disk errors (EIO and read-only through the recording layer, issue 14) | FAILED |" in text
+    proc, _, _ = run(tmp_path, "", "--failed", "no_such_case=x")
+    assert proc.returncode != 0 and "'no_such_case=x'" in proc.stderr
