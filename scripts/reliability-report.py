@@ -177,8 +177,8 @@ def accounted(r, key):
     f = r.get("figures", {})
     if isinstance(f.get("columns"), dict):
         return f["columns"].get(key)
-    if key in ("written", "lost", "torn"):
-        return r["produced"] if key == "written" else r[key]
+    if key in ("lost", "torn"):
+        return r[key]
     if key == "dropped" and "per_kind" in f:
         return sum(k.get("thinned", 0) for k in f["per_kind"].values())
     return f.get({"archived_intact": "archived"}.get(key, key))
@@ -190,9 +190,16 @@ def total(rows, key):
     return sum(vs) if vs else None
 
 
-def summary(rows, by_case, missing, failed=None):
+def by_case_of(rows):
+    """{case: its rows} for every case of CASES, and the cases no row recorded."""
+    by_case = {c: [r for r in rows if r["case"] == c] for c in CASES}
+    return by_case, [c for c, rs in by_case.items() if not rs]
+
+
+def summary(rows, failed):
     """The summary: a headline that puts what was dropped on purpose next to what was lost (issue 14), one
     line per case with its drops and duplicates, and the cases that count every file in every column."""
+    by_case, missing = by_case_of(rows)
     lost, torn, dup, dropped = (total(rows, k) or 0 for k in ("lost", "torn", "duplicated", "dropped"))
     out = [
         f"{len(rows)} checks, {sum(r['tried'] or 0 for r in rows):,} things tried (kills, faults, requests, bad "
@@ -200,16 +207,16 @@ def summary(rows, by_case, missing, failed=None):
         f"**{lost:,} lost, {torn:,} torn, {dup:,} duplicated; {dropped:,} dropped on purpose**, each by name in the "
         "log and counted (a full or read-only card beyond the RAM high water, captures thinned by the wear "
         "budget). The crash-state cases count a file once in every state it is in, so their figures are files x "
-        "states." + "".join(f" **FAILED: {CASES[c]}** ({failed[c]})" for c in (failed or {}))
-        + (f" NOT RUN: {', '.join(CASES[c] for c in missing if c not in (failed or {}))}."
-           if set(missing) - set(failed or {}) else ""),
+        "states." + "".join(f" **FAILED: {CASES[c]}** ({failed[c]})" for c in failed)
+        + (f" NOT RUN: {', '.join(CASES[c] for c in missing if c not in failed)}."
+           if set(missing) - set(failed) else ""),
         "",
         "| case | checks | times tried | files produced | dropped by policy (logged) | lost | torn | duplicated |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for c, title in CASES.items():
         rs = by_case[c]
-        if c in (failed or {}) and not rs:
+        if c in failed and not rs:
             out.append(f"| {title} | FAILED | - | - | - | - | - | - |")
             continue
         if not rs:
@@ -228,11 +235,9 @@ def summary(rows, by_case, missing, failed=None):
     return out
 
 
-def render(rows, results_path, failed=None):
+def render(rows, results_path, failed):
     modes = sorted({r["mode"] for r in rows})
-    by_case = {c: [r for r in rows if r["case"] == c] for c in CASES}
-    missing = [c for c, rs in by_case.items() if not rs]
-    failed = failed or {}
+    by_case, missing = by_case_of(rows)
     dates = sorted(r["at"] for r in rows)
     out = [
         "# hotcold reliability report",
@@ -253,7 +258,7 @@ def render(rows, results_path, failed=None):
     if codes:  # what the tests ran on (recorded with each line), not what the report was rendered at
         mach["code"] = ", ".join(codes) + " (as recorded by the tests)"
     out += [f"| {k} | {v} |" for k, v in mach.items()]
-    out += ["", "## Summary", ""] + summary(rows, by_case, missing, failed)
+    out += ["", "## Summary", ""] + summary(rows, failed)
     hard = [r for r in by_case["hardening"] if "exposure" in r.get("figures", {})]
     if hard:
         out += ["", "## Hardening scores (`systemd-analyze security`, target <= 2.5 \"OK\")", "",
@@ -287,10 +292,9 @@ README_BEGIN = ("<!-- reliability summary: written by `scripts/reliability-repor
 README_END = "<!-- end of reliability summary -->"
 
 
-def readme_block(rows, report_path, readme_path, failed=None):
+def readme_block(rows, report_path, readme_path, failed):
     """The README's summary: where it comes from, then the report's own summary."""
-    by_case = {c: [r for r in rows if r["case"] == c] for c in CASES}
-    missing = [c for c, rs in by_case.items() if not rs]
+    by_case, _ = by_case_of(rows)
     dates = sorted(r["at"] for r in rows)
     codes = ", ".join(sorted({r["code"] for r in rows if r.get("code")})) or "?"
     link = os.path.relpath(report_path, os.path.dirname(os.path.abspath(readme_path)))
@@ -300,7 +304,7 @@ def readme_block(rows, report_path, readme_path, failed=None):
                   if "exposure" in r.get("figures", {}))
     scores = ["", "`systemd-analyze security` exposure (target <= 2.5, \"OK\"): "
               + ", ".join(f"{unit} {f['exposure']} ({f.get('verdict')})" for unit, f in hard) + "."] if hard else []
-    return [README_BEGIN, head, ""] + summary(rows, by_case, missing, failed) + scores + [README_END]
+    return [README_BEGIN, head, ""] + summary(rows, failed) + scores + [README_END]
 
 
 def with_block(readme_path, block):
