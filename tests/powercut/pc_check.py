@@ -200,12 +200,15 @@ def classify(run, dev, name, places, k, cut):
     if (dev, name) in run.seeded:
         return "expired"  # the mid-run cleanup deleted it (its folder was past retention)
     ev = run.unlinks.get((dev, name))
-    gone_by_cut = ev is not None and ev[1] < cut
-    if gone_by_cut and (dev, name) in run.dropped:
-        return "dropped"
-    if gone_by_cut and (dev, name) in run.expired:
-        return "expired"
-    if ev is not None and ev[0] <= k:
+    if ev is None:
+        return "in_ram_at_cut"
+    # dropped or expired on purpose (the archiver logged it): before the cut it counts as such, after the cut
+    # it was in RAM at the cut. Its time decides, not the flush count: after the last flush of a run (the
+    # card read-only) files are dropped while the count stands still
+    for col, names in (("dropped", run.dropped), ("expired", run.expired)):
+        if (dev, name) in names:
+            return col if ev[1] < cut else "in_ram_at_cut"
+    if ev[0] <= k:
         return "lost"  # the archiver took it out of RAM after fsync k was done: it had to be durable
     return "in_ram_at_cut"
 

@@ -11,6 +11,7 @@ lost files (test_broken_checkpoint_is_caught).
 """
 
 import time
+import types
 
 import pc_broken
 import pc_check
@@ -112,6 +113,24 @@ def test_quantile():
     assert quantile([], 0.5) is None
 
 
+# The last crash state of a run stands for a cut at the run's end (no flush after it). A file the archiver
+# dropped after that moment was in RAM at the cut, although the flush counter still read k when it went. The
+# soak-length disk-error run of 2026-12-03 counted such files lost: ext4 had gone read-only, the archiver
+# dropped the oldest files past its high water after the checked window ended, and 149 files per state of
+# the 8 states at the last flush were reported lost.
+def test_a_file_dropped_after_the_cut_was_in_ram_at_the_cut():
+    unlinks = {"late.jpg": (88, 105.0), "early.jpg": (87, 95.0), "released.jpg": (88, 99.0),
+               "late-release.jpg": (88, 101.0)}  # name -> (flush count, time) when its RAM copy went
+    run = types.SimpleNamespace(seeded=set(), dropped={("cam1", "late.jpg"), ("cam1", "early.jpg")}, expired=set(),
+                                unlinks={("cam1", n): ev for n, ev in unlinks.items()})
+    cut = 100.0  # the run's end: the last state, k=88, has no flush after it
+    assert pc_check.classify(run, "cam1", "late.jpg", [], 88, cut) == "in_ram_at_cut"
+    assert pc_check.classify(run, "cam1", "early.jpg", [], 88, cut) == "dropped"
+    assert pc_check.classify(run, "cam1", "released.jpg", [], 88, cut) == "lost"
+    # a RAM copy released (not dropped) with the count at k had to be durable by flush k, whenever it went
+    assert pc_check.classify(run, "cam1", "late-release.jpg", [], 88, cut) == "lost"
+
+
 # Was an imperative xfail until the checkpoint: a failing checkpoint keeps every outbox copy, and what waited
 # through it is read back from the card (cached pages dropped) and rewritten from RAM if it differs before
 # its RAM copy goes (checkpoint._read_back_ok). The history, for the assertion message:
@@ -124,7 +143,10 @@ DATA_EIO_DEFECT = (
     "their data writes failed at fsync 202/210; zeros from 126 KiB / 1 KiB on in every crash state from k=219 "
     "(27 of 40 states, 332 torn-file counts). Fixed by the checkpoint's read-back of the files; its records too "
     "since 2026-12-03 (test_data_eio.py: a lost metadata block made recovery remove intact files, 162 in 22 of "
-    "25 states of one run).")
+    "25 states of one run). A soak-length run of 2026-12-03 (60 s random + 120 s persistent EIO) found two more "
+    "(test_data_eio.py, test_a_file_dropped_after_the_cut_was_in_ram_at_the_cut): files rewritten after a failed "
+    "write kept torn under their final names by recovery (their records were called covered), and files dropped "
+    "after the run's last flush counted lost by this check.")
 
 
 def test_disk_errors(tmp_path, sd_stack_ok):
