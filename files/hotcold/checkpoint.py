@@ -22,6 +22,9 @@ region written since the last good flush is read back from the card (its cached 
 compared with what was written: a file that differs is rewritten from its RAM copy, a region from the
 record bytes the checkpoint kept, and no RAM copy is released before the flush after that (a record shares
 its block with records of files released long ago: a lost block would make recovery remove intact files).
+While a device has a rewritten file, its records keep the covered lengths of before (and keep announcing
+its folders): the flush made the file's record durable, not its data, so recovery must check the file
+against its record, not trust it (if the rewrite's write fails too, the card holds zeros under its name).
 
 A record is written before its flush, so it only states facts that were durable before it (the lengths of
 the previous flush); its announcement is safe to land early (it only widens what recovery checks). A
@@ -275,13 +278,25 @@ class Checkpoint:
 
     def _succeeded(self, now, pending, lengths, announce):
         """After the flush: what the records announced is now the rule, the lengths measured before the
-        flush are covered, the outbox copies of the pending files are released."""
+        flush are covered (unless a file of the device read back wrong), the outbox copies of the pending
+        files are released."""
+        present = {d: self.ram_present(d) for d in self.layouts}
+        files_ok, rewritten = [], set()
+        for p in pending:
+            if not present[p.device] or not p.suspect or _read_back_ok(p):
+                files_ok.append(p)
+            else:
+                rewritten.add(p.device)
         for dev in self.layouts:
             self.announced[dev] = announce[dev]
-            self.covered[dev] = {m: v for m, v in lengths[dev].items() if v[1]}
-            self.used[dev] = set()
-        present = {d: self.ram_present(d) for d in self.layouts}
-        files_ok = [p for p in pending if not present[p.device] or not p.suspect or _read_back_ok(p)]
+            # the flush made the records of a rewritten file durable, not its data: the next record must not
+            # call them covered, or recovery after a cut would trust what the card holds under the file's
+            # name (zeros) instead of checking it against the record. The device keeps its covered lengths
+            # until a flush after which every file reads back right, and keeps announcing the folders renamed
+            # into since (recovery checks announced folders only).
+            if dev not in rewritten:
+                self.covered[dev] = {m: v for m, v in lengths[dev].items() if v[1]}
+                self.used[dev] = set()
         released = files_ok if self._records_durable() else []
         for p in released:
             # a RAM copy whose tmpfs went away (umount -l) went with it: its SD copy is durable now, and nothing

@@ -67,16 +67,16 @@ class Mounts:
             time.sleep(0.02)
         return exposed
 
-    def recorded_sd(self, workdir, size_mb=64):
+    def recorded_sd(self, workdir, size_mb=64, opts=None):
         """A fresh ext4 image on the recording layer (with a FAULTS file), loop-mounted at
-        ``workdir/sd``; returns its RecordedSD."""
+        ``workdir/sd`` (with mount options ``opts``); returns its RecordedSD."""
         back, pristine = os.path.join(workdir, "back.img"), os.path.join(workdir, "pristine.img")
         make_image(back, size_mb)
         subprocess.run(["cp", "--sparse=always", back, pristine], check=True)
         log, faults = os.path.join(workdir, "writes.log"), os.path.join(workdir, "faults.json")
         exposed = self.recorder(back, os.path.join(workdir, "fuse"), log, os.path.join(workdir, "counter"), faults)
         sd = os.path.join(workdir, "sd")
-        self.mount_loop(exposed, sd)
+        self.mount_loop(exposed, sd, opts=opts)
         return RecordedSD(sd, pristine, log, faults)
 
     def durable_state(self, workdir, sd):
@@ -135,11 +135,12 @@ class RecordedSD:
     faults: str  # the FAULTS file (pc_faults.set_faults)
 
 
-def physical_ranges(path):
-    """[[first byte, end byte], ...] of a file's extents on its device (FIEMAP, synced first): what a FAULTS
-    ``only`` entry needs to fail this one file's writes (the loop device's offsets are the image's)."""
+def physical_ranges(path, sync=True):
+    """[[first byte, end byte], ...] of a file's extents on its device (FIEMAP, synced first unless ``sync`` is
+    False): what a FAULTS ``only`` entry needs to fail this one file's writes (the loop device's offsets are the
+    image's)."""
     count = 32
-    buf = bytearray(struct.pack("=QQIIII", 0, 2**64 - 1, 1, 0, count, 0) + b"\0" * (56 * count))  # FLAG_SYNC
+    buf = bytearray(struct.pack("=QQIIII", 0, 2**64 - 1, int(sync), 0, count, 0) + b"\0" * (56 * count))  # FLAG_SYNC
     with open(path, "rb") as f:
         fcntl.ioctl(f.fileno(), 0xC020660B, buf)  # FS_IOC_FIEMAP
     mapped = struct.unpack_from("=I", buf, 20)[0]

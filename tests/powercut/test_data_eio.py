@@ -16,6 +16,7 @@ import pc_stack
 import pytest
 
 from hotcold.checkpoint import Checkpoint
+from hotcold.fsutil import ErrorWatch
 from hotcold.layout import DeviceLayout
 from hotcold.mover import MoveItem, move_batch
 
@@ -120,3 +121,78 @@ def test_staged_document_whose_write_failed(tmp_path, sd_stack_ok, mounts):
     with open(os.path.join(state, "cam1", "thumbnails", str(HOUR), "index.json"), "rb") as f:
         on_card = f.read()
     assert on_card == doc, f"the index went into place with bytes the card never got: {on_card[:40]!r}"
+
+
+# A media file whose data write failed is rewritten from its RAM copy when the card heals (the read-back of
+# Checkpoint._succeeded), but the flush that healed also made its metadata record durable, and the next
+# checkpoint record called it covered. When the rewrite's own write-back failed in turn, that record still
+# reached the card (ext4 commits its journal although ordered data failed), and recovery trusted the zeros
+# under the file's final name instead of checking them against the record. Found by a soak-length data-EIO
+# run of 2026-12-03 (60 s random + 120 s persistent EIO, 100 crash states): files torn in 44 states.
+def test_media_file_whose_write_failed_is_not_trusted_until_rewritten(tmp_path, sd_stack_ok, mounts):
+    w = str(tmp_path)
+    # nodelalloc: a file's blocks are allocated when it is written, so the test can fail the writes of exactly
+    # one file's blocks (FAULTS "only") before its write-back
+    rsd = mounts.recorded_sd(w, opts="nodelalloc")
+    lay = DeviceLayout(rsd.path, "cam1")
+    hot = mounts.tmpfs(lay.hot, "8M")
+    os.makedirs(os.path.join(hot, "captures"))
+    for kind in ("captures", "metadata"):
+        os.makedirs(lay.hour_dir(kind, HOUR))
+    watch = ErrorWatch(rsd.path)  # as the archiver syncs: every write-back error is reported
+    try:
+        cp = Checkpoint(rsd.path, {"cam1": lay}, pc_run.UTC, sync=watch.syncfs)
+        _fail_rewrite_then_cut(w, rsd, mounts, lay, hot, cp)
+    finally:
+        watch.close()
+
+
+def _fail_rewrite_then_cut(w, rsd, mounts, lay, hot, cp):
+    want = {"cam1": [(lay.hour_dir("captures", HOUR), lay.metadata_file(HOUR))]}
+    move_one(cp, lay, hot, "capture_1000000.jpg")
+    assert cp.run(0.0, want) is None
+    bad = move_one(cp, lay, hot, "capture_1000001.jpg")
+
+    def failing_its_blocks(action):
+        """Run ``action`` with the writes to the SD copy's blocks failing; return what it returned or raised."""
+        pc_faults.set_faults(rsd.faults, {"write_eio": True, "only": pc_stack.physical_ranges(bad.dst, sync=False)})
+        try:
+            return action()
+        except OSError as e:
+            return e
+        finally:
+            pc_faults.set_faults(rsd.faults, None)
+
+    def write_back():
+        """The kernel's background write-back of the SD copy, done at once (fdatasync)."""
+        fd = os.open(bad.dst, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def after_power_cut(sub):
+        """The SD copy after a power cut now and recovery: None (gone), True (whole) or False (torn)."""
+        os.makedirs(os.path.join(w, sub))
+        state = mounts.durable_state(os.path.join(w, sub), rsd)
+        Checkpoint(state, {"cam1": DeviceLayout(state, "cam1")}, pc_run.UTC).recover_device("cam1", ram=False)
+        path = os.path.join(state, "cam1", "captures", str(HOUR), bad.name)
+        return None if not os.path.exists(path) else open(path, "rb").read() == pc_run.content("cam1", bad.name)
+
+    assert failing_its_blocks(lambda: cp.run(0.0, want)) is not None, "the failed data write was not reported"
+    assert failed_writes(rsd.log) > 0, "no write to the copy's blocks failed: the test tested nothing"
+    assert cp.run(0.0, want) is None  # the card heals: the read-back finds the zeros and rewrites the copy
+    assert os.path.exists(bad.outbox), "the read-back did not find the failed write: the test tested nothing"
+    # (the recorder logs the failed write at its next flush: fdatasync's EIO is the evidence here)
+    assert isinstance(failing_its_blocks(write_back), OSError), "the rewrite's write-back did not fail"
+    assert cp.run(0.0, want) is not None, "the next checkpoint did not report the failed write-back"
+    # a cut now: the RAM copy goes with the power; on the card the file must be gone (it was in RAM at the
+    # cut) or whole, never kept torn under its final name
+    assert after_power_cut("cut-after-failed-rewrite") is not False, \
+        f"{bad.name} kept torn under its final name after recovery (its record was trusted as covered)"
+    for _ in range(4):  # the card heals for good: rewritten once more, then released
+        assert cp.run(0.0, want) is None
+        if not os.path.exists(bad.outbox):
+            break
+    assert not os.path.exists(bad.outbox), "the RAM copy was never released after the card healed"
+    assert after_power_cut("cut-after-release") is True, f"{bad.name} released but not whole on the card"
