@@ -60,6 +60,18 @@ NOTES = {
                 "once, nothing torn, no temp file, metadata and playlists agree, ready and archiving again. "
                 "Recovery time is from mount to the archiver's ready heartbeat. Whole-VM power cuts are case 10, "
                 "disk errors case 11.",
+    "disk_errors": "The stack of case 9, with faults injected by its recording layer while the archiver runs (2 "
+                   "devices at the plan's rates): the card is remounted read-only and back; then file-data writes "
+                   "(16 KiB and more, never the journal) fail with EIO at random (30 %), then all of them, then none; "
+                   "last, every flush fails. Crash states are taken in the read-only window and in the EIO window and "
+                   "checked as in case 9: no RAM copy leaves before its SD copy is durable, nothing under a final name "
+                   "is torn. Health must say CRIT in each spell; where ext4 keeps taking writes, archiving resumes "
+                   "without a restart. Not covered: what ext4 does with failed writes is the kernel's call. With "
+                   "errors=remount-ro it aborts its journal when a failed write hits metadata or an unwritten-extent "
+                   "conversion, and stays read-only until remounted (`ext4_after_data_eio` says whether it did in "
+                   "this run: then most of the spell met a read-only card, and the files beyond the RAM high water "
+                   "were dropped and counted). A card that acknowledges writes it never stores is not modelled. One "
+                   "file's failed writes at a time: tests/powercut/test_data_eio.py.",
     "power_cut_vm": "The real archiver runs in a qemu VM (TCG, Debian 12 kernel 6.1) on an ext4 SD disk with tmpfs "
                     "hot folders, 2 devices at the plan's rates and sizes; qemu is SIGKILLed at a random moment "
                     "(the guest's page cache dies with it). Ground truth is every file the guest reported unlinked "
