@@ -49,3 +49,19 @@ def test_archiver_journal_records_carry_the_device_field(capture_host, devices):
         assert entries, f"no journal record with DEVICE={device}"
         assert all(e["DEVICE"] == device and e["MESSAGE"].startswith(f"{device}: ") for e in entries), entries
         assert any(e["MESSAGE"].startswith(f"{device}: archiving ") for e in entries), entries
+
+
+def test_capture_waits_a_bounded_time_for_the_clock_where_an_ntp_client_runs(capture_host, devices):
+    """A Pi boots with a wrong clock until its NTP client steps it: where one is enabled (the image has
+    Debian's systemd-timesyncd), the role bounds and enables systemd-time-wait-sync, which holds
+    time-sync.target, and every capture unit is ordered after that target. In a container both units are
+    skipped by their own ConditionVirtualization, so capture runs: what is checked is what systemd loaded."""
+    assert capture_host.service("systemd-timesyncd").is_enabled, "the test image has no enabled NTP client"
+    wait = capture_host.service("systemd-time-wait-sync")
+    assert wait.is_enabled, "systemd-time-wait-sync not enabled although an NTP client is"
+    timeout = capture_host.check_output("systemctl show -p TimeoutStartUSec --value systemd-time-wait-sync")
+    assert timeout == "2min", f"the wait is bounded by {timeout!r}, not the role's default 120 s"
+    for device in devices:
+        after = capture_host.check_output(f"systemctl show -p After --value hotcold-capture@{device}").split()
+        assert "time-sync.target" in after, device
+        assert capture_host.service(f"hotcold-capture@{device}").is_running, device
