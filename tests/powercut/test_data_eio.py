@@ -25,6 +25,18 @@ pytestmark = [pytest.mark.needs_root]
 HOUR = 13
 
 
+def capture_sd(mounts, workdir, opts=None):
+    """A recorded SD (mount options ``opts``) with cam1's captures and metadata folders of HOUR, and cam1's hot
+    tmpfs with its captures folder; returns (RecordedSD, DeviceLayout, hot folder)."""
+    rsd = mounts.recorded_sd(workdir, opts=opts)
+    lay = DeviceLayout(rsd.path, "cam1")
+    hot = mounts.tmpfs(lay.hot, "8M")
+    os.makedirs(os.path.join(hot, "captures"))
+    for kind in ("captures", "metadata"):
+        os.makedirs(lay.hour_dir(kind, HOUR))
+    return rsd, lay, hot
+
+
 def move_one(cp, lay, hot, name):
     """Write ``name`` into the hot folder and make it visible on the SD with its metadata record (one
     batch, as the archiver does); returns its MoveItem (``outbox``: where its RAM copy waits)."""
@@ -50,12 +62,7 @@ def failed_writes(log):
 # the records, and recovery removes a file with no record that matches it.
 def test_metadata_record_whose_write_failed(tmp_path, sd_stack_ok, mounts):
     w = str(tmp_path)
-    rsd = mounts.recorded_sd(w)
-    lay = DeviceLayout(rsd.path, "cam1")
-    hot = mounts.tmpfs(lay.hot, "8M")
-    os.makedirs(os.path.join(hot, "captures"))
-    for kind in ("captures", "metadata"):
-        os.makedirs(lay.hour_dir(kind, HOUR))
+    rsd, lay, hot = capture_sd(mounts, w)
     cp = Checkpoint(rsd.path, {"cam1": lay}, pc_run.UTC)
     want = {"cam1": [(lay.hour_dir("captures", HOUR), lay.metadata_file(HOUR))]}
     first = move_one(cp, lay, hot, "capture_1000000.jpg")
@@ -133,12 +140,7 @@ def test_media_file_whose_write_failed_is_not_trusted_until_rewritten(tmp_path, 
     w = str(tmp_path)
     # nodelalloc: a file's blocks are allocated when it is written, so the test can fail the writes of exactly
     # one file's blocks (FAULTS "only") before its write-back
-    rsd = mounts.recorded_sd(w, opts="nodelalloc")
-    lay = DeviceLayout(rsd.path, "cam1")
-    hot = mounts.tmpfs(lay.hot, "8M")
-    os.makedirs(os.path.join(hot, "captures"))
-    for kind in ("captures", "metadata"):
-        os.makedirs(lay.hour_dir(kind, HOUR))
+    rsd, lay, hot = capture_sd(mounts, w, opts="nodelalloc")
     watch = ErrorWatch(rsd.path)  # as the archiver syncs: every write-back error is reported
     try:
         cp = Checkpoint(rsd.path, {"cam1": lay}, pc_run.UTC, sync=watch.syncfs)
