@@ -74,3 +74,16 @@ def attach_journal_on_failure(item, call, hosts):
         except Exception as error:  # the container may be gone; say so instead of hiding the failure
             text = f"(journal unavailable: {error})"
         item.add_report_section("call", f"journalctl on {name}", text)
+
+
+def json_report(stdout):
+    """The report of an ansible-playbook run with the ansible.posix.json stdout callback, as a dict.
+
+    Other callbacks still print to stdout before it (molecule enables profile_tasks, whose lines come first), so
+    decoding starts at the first line that opens a JSON object and stops where that object ends.
+    """
+    lines = stdout.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("{")), None)
+    assert start is not None, f"no JSON report on stdout:\n{stdout[-3000:]}"
+    report, _ = json.JSONDecoder().raw_decode("".join(lines[start:]))
+    return report

@@ -81,6 +81,7 @@ RULES = {
     "sd_budget_order": "(hotcold_sd_budget_order)=",
     "sd_budget_interval": "(hotcold_sd_budget_min_interval)",
     "checkpoint": "checkpoint_seconds=",
+    "web_src": "make web",
 }
 
 # id: (override vars, substrings the failure message must contain: the variable and the value,
@@ -171,6 +172,12 @@ BAD = {
     "health_minute": ({"health_minute": "*/0"}, ["health_minute", "*/0"], ["health_minute"]),
     "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"],
                     ["listen_port"]),
+    "web_src_missing": ({"stream_endpoints_web_src": "/nonexistent/web/dist"},
+                        ["stream_endpoints_web_src", '"/nonexistent/web/dist"', "has no index.html",
+                         'set stream_endpoints_web_src to ""'], ["web_src"]),
+    # What a fresh clone has before `make web`: the folder of the page's sources, but no build in it.
+    "web_src_not_built": ({"stream_endpoints_web_src": str(ROOT / "web")},
+                          ["stream_endpoints_web_src", f'"{ROOT / "web"}"', "has no index.html"], ["web_src"]),
     "heartbeat_not_below_watchdog": ({"archiver_health": {"heartbeat_max_age_seconds": 30}},
                                      ["heartbeat_max_age_seconds=30", "archiver_watchdog_sec=30"], ["heartbeat"]),
 }
@@ -181,8 +188,13 @@ def run_site(tmp_dir, name, overrides, extra_args=(), var_files=(DEMO_VARS,)):
     inventory.write_text(
         yaml.safe_dump({"capture_hosts": {"hosts": {"localhost": {"ansible_connection": "local"}}}}), encoding="utf-8"
     )
+    # A built page of its own, so the cases do not depend on whether this checkout ran `make web` (a case may
+    # override it).
+    page = tmp_dir / "web-dist"
+    page.mkdir(exist_ok=True)
+    (page / "index.html").write_text("<!doctype html><title>hotcold</title>\n", encoding="utf-8")
     bad = tmp_dir / f"{name}.vars.json"
-    bad.write_text(json.dumps(overrides), encoding="utf-8")
+    bad.write_text(json.dumps({"stream_endpoints_web_src": str(page), **overrides}), encoding="utf-8")
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -269,5 +281,12 @@ def test_every_bad_variable_is_refused_recorded(bad_runs):
 )
 def test_shipped_inventories_pass_the_preflight(tmp_path, var_files):
     proc, report = run_site(tmp_path, "shipped", {}, ["--tags", "preflight"], var_files=var_files)
+    assert proc.returncode == 0, failures(report) or proc.stderr[-3000:]
+    assert not failures(report)
+
+
+def test_no_page_is_an_explicit_choice(tmp_path):
+    """stream_endpoints_web_src: "" ships no page on purpose: the preflight lets it through."""
+    proc, report = run_site(tmp_path, "no_page", {"stream_endpoints_web_src": ""}, ["--tags", "preflight"])
     assert proc.returncode == 0, failures(report) or proc.stderr[-3000:]
     assert not failures(report)
