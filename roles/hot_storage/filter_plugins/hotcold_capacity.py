@@ -11,17 +11,18 @@ GIB = KIB**3
 # tmpfs (and ext4 on a Pi's card) store a file in whole 4 KiB pages/blocks: a 3 kB thumbnail takes 4 KiB.
 PAGE = 4096
 
-# Bytes per file at the plan's encoder settings (JPEG -q:v 3, x264 ultrafast, 1 s HLS segments), measured on
-# real FFmpeg 5.1 output of this project's command line (roles/capture/templates/hotcold-capture.j2, testsrc2,
-# 20 s runs) at the plan's 1920x1080 (thumbnails 320x240) and the tests' 320x180 (thumbnails 160x90); the larger
-# figure of the two runs is kept, so the estimate errs towards more space:
-#   captures    1920x1080: 104 kB = 0.050 B/px; 320x180: 5.0 kB = 0.087 B/px
-#   thumbnails   320x240:  9.1 kB = 0.118 B/px; 160x90:  2.3 kB = 0.160 B/px
-#   segments     2 Mbit/s: 277 kB per 1 s segment at 1080p = 1.11 x bitrate / 8 (MPEG-TS overhead); at 320x180
-#                the encoder also fills the bitrate (-b:v is a target and -maxrate a cap): 1.02 x
+# Bytes per file at the plan's encoder settings (JPEG -q:v 3, x264 ultrafast with -b:v = -maxrate, 1 s HLS
+# segments), from real FFmpeg 5.1 output of the capture role's command line (templates/hotcold-capture.j2,
+# testsrc2, 20 s each) at the plan's 1920x1080 (thumbnails 320x240) and the tests' 320x180 (thumbnails 160x90):
+#   captures   1920x1080: CAP_HD B, 320x180: CAP_SMALL B -> a JPEG is CAPTURE_FIXED B + CAPTURE_PER_PIXEL B per pixel
+#   thumbnails   320x240: THUMB_HD B, 160x90: THUMB_SMALL B -> THUMBNAIL_FIXED B + THUMBNAIL_PER_PIXEL B per pixel
+#   segments   2 Mbit/s: SEG_HD B (1080p), SEG_SMALL B (320x180) per 1 s segment: x264 fills the bitrate at
+#              either size; MPEG-TS adds SEGMENT_BITRATE_RATIO x bitrate / 8 per second (the larger of the two)
 # A camera's picture is busier than a test pattern (larger JPEGs): hotcold_capacity_file_bytes overrides a kind.
-CAPTURE_BYTES_PER_PIXEL = 0.087
-THUMBNAIL_BYTES_PER_PIXEL = 0.160
+CAPTURE_FIXED = 2172
+CAPTURE_PER_PIXEL = 0.0491
+THUMBNAIL_FIXED = 731
+THUMBNAIL_PER_PIXEL = 0.109
 SEGMENT_BITRATE_RATIO = 1.11
 # One line of metadata/<hour>/archive.jsonl per archived file (docs/DESIGN.md): ~150 B for a JPEG, ~210 B for a
 # segment with its duration and program date-time; rounded up.
@@ -62,8 +63,8 @@ def file_bytes(capture, overrides=None):
     """Given the capture settings (hotcold_capture), return the estimated bytes of one file of each kind;
     a kind in overrides (hotcold_capacity_file_bytes) replaces its estimate."""
     estimate = {
-        "captures": CAPTURE_BYTES_PER_PIXEL * pixels(capture["video_size"]),
-        "thumbnails": THUMBNAIL_BYTES_PER_PIXEL * pixels(capture["thumbnail_size"]),
+        "captures": CAPTURE_FIXED + CAPTURE_PER_PIXEL * pixels(capture["video_size"]),
+        "thumbnails": THUMBNAIL_FIXED + THUMBNAIL_PER_PIXEL * pixels(capture["thumbnail_size"]),
         "segments": SEGMENT_BITRATE_RATIO * bitrate_bps(capture["video_bitrate"]) / 8 * int(capture["segment_seconds"]),
     }
     estimate.update(overrides or {})
@@ -71,7 +72,7 @@ def file_bytes(capture, overrides=None):
 
 
 def archived_per_second(capture, every_nth=None):
-    """Given the capture settings and the archiver's every_nth, return the files per second each kind sends to the SD."""
+    """Given the capture settings and the archiver's every_nth, return the files per second of each kind to the SD."""
     nth = {"captures": 1, "thumbnails": 1, **(every_nth or {})}
     return {
         "captures": float(capture["capture_fps"]) / float(nth["captures"]),
@@ -146,7 +147,8 @@ def sd_check(host, facts, config, sizes):
             " capture_settings (hotcold_capture: capture_fps, thumbnail_fps, video_size, thumbnail_size,"
             f" video_bitrate {config['capture']['video_bitrate']}), bytes per file {per_kind(sizes)}"
             " (hot_storage_capacity_file_bytes (hotcold_capacity_file_bytes) overrides them). Keep fewer hours,"
-            " lower the rates or the bitrate, archive every Nth file (archiver_archive.every_nth), or use a larger card."
+            " lower the rates or the bitrate, archive every Nth file (archiver_archive.every_nth), or use a larger"
+            " card."
         ),
     }
 
@@ -175,7 +177,8 @@ def capacity_checks(config, host, facts):
     {rule, ok, msg} per rule: RAM, SD, and the hot limits of each device's tmpfs."""
     facts = {**facts, **{key: int(facts[key]) for key in ("mem_total", "fs_size", "fs_block")}}
     sizes = file_bytes(config["capture"], config["file_bytes"])
-    return [ram_check(host, facts, config), sd_check(host, facts, config, sizes), *hot_checks(host, facts, config, sizes)]
+    return [ram_check(host, facts, config), sd_check(host, facts, config, sizes),
+            *hot_checks(host, facts, config, sizes)]
 
 
 class FilterModule:
