@@ -36,7 +36,7 @@ def hot_size(host, path):
 
 
 def run_preflight(extra, tmp_path, name):
-    """Run site.yml's preflight on HOST with extra vars; return (rc, the messages of every task result)."""
+    """Run site.yml's preflight on HOST with extra vars; return (rc, every result's message, changed count, stderr)."""
     vars_file = tmp_path / f"{name}.json"
     vars_file.write_text(json.dumps(extra))
     project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
@@ -77,15 +77,23 @@ def runs(fleet, tmp_path_factory):
     return done, {"ram": ram, "sd": sd, "tmpfs": too_large_tmpfs, "bitrate": bitrate}
 
 
+def show(capsys, what, message):
+    """Print the message the user got into the run's log (the figures of this run)."""
+    with capsys.disabled():
+        print(f"\n{what}: {message}")
+
+
 def hot_dir(hostvars):
     return f"{hostvars['hotcold_base_path']}/{hostvars['hotcold_devices'][0]['name']}/hot"
 
 
-def test_tmpfs_larger_than_ram_is_refused_with_the_numbers(runs, fleet):
+def test_tmpfs_larger_than_ram_is_refused_with_the_numbers(runs, fleet, capsys):
     (rc, messages, changed, _), figures = runs[0]["ram"], runs[1]
     host, hostvars = fleet[HOST]
     assert rc != 0, f"a {figures['tmpfs']} tmpfs on a {human(figures['ram'])} host was not refused\n{messages}"
-    print(f"refused: {messages.splitlines()[-1]}")
+    refusal = next((m for m in messages.splitlines() if "of RAM" in m), None)
+    assert refusal, messages
+    show(capsys, "refused", refusal)
     assert f"{HOST}: the tmpfs mounts of 1 device(s)" in messages
     assert f"the host has {human(figures['ram'])} (MemTotal)" in messages
     tmpfs = int(figures["tmpfs"][:-1]) * 1024**2
@@ -96,10 +104,12 @@ def test_tmpfs_larger_than_ram_is_refused_with_the_numbers(runs, fleet):
     assert hot_size(host, hot_dir(hostvars)) < tmpfs
 
 
-def test_retention_larger_than_the_sd_is_refused_with_the_numbers(runs):
+def test_retention_larger_than_the_sd_is_refused_with_the_numbers(runs, capsys):
     (rc, messages, changed, _), figures = runs[0]["sd"], runs[1]
     assert rc != 0, f"24 h at {figures['bitrate']} on a {human(figures['sd'])} file system was not refused\n{messages}"
-    print(f"refused: {messages.splitlines()[-1]}")
+    refusal = next((m for m in messages.splitlines() if "on the SD" in m), None)
+    assert refusal, messages
+    show(capsys, "refused", refusal)
     needed = re.search(r"needs ([\d,.]+) GiB on the SD", messages)
     assert needed, messages
     assert float(needed.group(1).replace(",", "")) > 1.9 * figures["sd"] / GIB
@@ -109,11 +119,11 @@ def test_retention_larger_than_the_sd_is_refused_with_the_numbers(runs):
     assert changed == 0
 
 
-def test_warn_goes_on_with_the_numbers(runs):
+def test_warn_goes_on_with_the_numbers(runs, capsys):
     (rc, messages, changed, stderr), figures = runs[0]["warn"], runs[1]
     assert rc == 0, f"warn mode failed\n{messages}\n{stderr[-2000:]}"
     warning = next((m for m in messages.splitlines() if m.startswith("WARNING")), None)
     assert warning, messages
-    print(f"warned: {warning}")
+    show(capsys, "warned", warning)
     assert f"is {human(figures['sd'])}" in warning and "hotcold_capacity_check" in warning
     assert changed == 0
