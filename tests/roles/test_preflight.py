@@ -81,6 +81,8 @@ RULES = {
     "sd_budget_order": "(hotcold_sd_budget_order)=",
     "sd_budget_interval": "(hotcold_sd_budget_min_interval)",
     "checkpoint": "checkpoint_seconds=",
+    "capacity_reserve": "(hotcold_capacity_ram_reserve)",
+    "capacity_file_bytes": "(hotcold_capacity_file_bytes)",
 }
 
 # id: (override vars, substrings the failure message must contain: the variable and the value,
@@ -171,6 +173,12 @@ BAD = {
     "health_minute": ({"health_minute": "*/0"}, ["health_minute", "*/0"], ["health_minute"]),
     "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"],
                     ["listen_port"]),
+    "capacity_reserve_text": ({"hotcold_capacity_ram_reserve": {"os": "lots"}},
+                              ["hotcold_capacity_ram_reserve", 'os="lots"'], ["capacity_reserve"]),
+    "capacity_file_bytes_kind": ({"hotcold_capacity_file_bytes": {"frames": 3}},
+                                 ["hotcold_capacity_file_bytes", "frames=3"], ["capacity_file_bytes"]),
+    "capacity_check_maybe": ({"hotcold_capacity_check": "maybe"},
+                             ["hot_storage_capacity_check", "refuse, warn", "maybe"], []),
     "heartbeat_not_below_watchdog": ({"archiver_health": {"heartbeat_max_age_seconds": 30}},
                                      ["heartbeat_max_age_seconds=30", "archiver_watchdog_sec=30"], ["heartbeat"]),
 }
