@@ -9,6 +9,7 @@ import math
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -71,10 +72,12 @@ def runs(fleet, tmp_path_factory):
         "sd": sd_case,
         "warn": {**sd_case, "hotcold_capacity_check": "warn"},
     }
+    start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(run_preflight, extra, tmp_path, name) for name, extra in cases.items()}
         done = {name: future.result() for name, future in futures.items()}
-    return done, {"ram": ram, "sd": sd, "tmpfs": too_large_tmpfs, "bitrate": bitrate}
+    seconds = time.monotonic() - start
+    return done, {"ram": ram, "sd": sd, "tmpfs": too_large_tmpfs, "bitrate": bitrate, "seconds": seconds}
 
 
 def show(capsys, what, message):
@@ -93,7 +96,7 @@ def test_tmpfs_larger_than_ram_is_refused_with_the_numbers(runs, fleet, capsys):
     assert rc != 0, f"a {figures['tmpfs']} tmpfs on a {human(figures['ram'])} host was not refused\n{messages}"
     refusal = next((m for m in messages.splitlines() if "of RAM" in m), None)
     assert refusal, messages
-    show(capsys, "refused", refusal)
+    show(capsys, f"three preflight runs took {figures['seconds']:.0f} s; refused", refusal)
     assert f"{HOST}: the tmpfs mounts of 1 device(s)" in messages
     assert f"the host has {human(figures['ram'])} (MemTotal)" in messages
     tmpfs = int(figures["tmpfs"][:-1]) * 1024**2
