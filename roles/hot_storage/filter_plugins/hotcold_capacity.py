@@ -11,19 +11,19 @@ GIB = KIB**3
 # tmpfs (and ext4 on a Pi's card) store a file in whole 4 KiB pages/blocks: a 3 kB thumbnail takes 4 KiB.
 PAGE = 4096
 
-# Bytes per file at the plan's encoder settings (JPEG -q:v 3, x264 ultrafast with -b:v = -maxrate, 1 s HLS
-# segments), from real FFmpeg 5.1 output of the capture role's command line (templates/hotcold-capture.j2,
-# testsrc2, 20 s each) at the plan's 1920x1080 (thumbnails 320x240) and the tests' 320x180 (thumbnails 160x90):
-#   captures   1920x1080: CAP_HD B, 320x180: CAP_SMALL B -> a JPEG is CAPTURE_FIXED B + CAPTURE_PER_PIXEL B per pixel
-#   thumbnails   320x240: THUMB_HD B, 160x90: THUMB_SMALL B -> THUMBNAIL_FIXED B + THUMBNAIL_PER_PIXEL B per pixel
-#   segments   2 Mbit/s: SEG_HD B (1080p), SEG_SMALL B (320x180) per 1 s segment: x264 fills the bitrate at
-#              either size; MPEG-TS adds SEGMENT_BITRATE_RATIO x bitrate / 8 per second (the larger of the two)
+# Bytes per file at the plan's encoder settings (JPEG -q:v 3, x264 ultrafast with -b:v = -maxrate 2M, 1 s HLS
+# segments), from real FFmpeg 5.1 output of the capture role's command line (templates/hotcold-capture.j2, testsrc2,
+# 2026-12-03) at the plan's 1920x1080 (30 fps, thumbnails 320x240) and the tests' 320x180 (10 fps, thumbnails 160x90):
+#   captures   1920x1080: 103,944 B, 320x180: 10,150 B mean -> a JPEG is 7,470 B + 0.0465 B per pixel
+#   thumbnails   320x240:   8,686 B, 160x90:   4,134 B mean -> 3,084 B + 0.0730 B per pixel
+#   segments   1080p: 271,067 B per 1 s segment = 1.084 x bitrate / 8 (x264 fills the bitrate, MPEG-TS adds 8 %);
+#              320x180: 105,656 B = 0.42 x: small frames need less than the cap, so the estimate is high there
 # A camera's picture is busier than a test pattern (larger JPEGs): hotcold_capacity_file_bytes overrides a kind.
-CAPTURE_FIXED = 2172
-CAPTURE_PER_PIXEL = 0.0491
-THUMBNAIL_FIXED = 731
-THUMBNAIL_PER_PIXEL = 0.109
-SEGMENT_BITRATE_RATIO = 1.11
+CAPTURE_FIXED = 7470
+CAPTURE_PER_PIXEL = 0.0465
+THUMBNAIL_FIXED = 3084
+THUMBNAIL_PER_PIXEL = 0.0730
+SEGMENT_BITRATE_RATIO = 1.09
 # One line of metadata/<hour>/archive.jsonl per archived file (docs/DESIGN.md): ~150 B for a JPEG, ~210 B for a
 # segment with its duration and program date-time; rounded up.
 METADATA_RECORD_BYTES = 256
