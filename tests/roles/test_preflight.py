@@ -82,6 +82,8 @@ RULES = {
     "sd_budget_interval": "(hotcold_sd_budget_min_interval)",
     "checkpoint": "checkpoint_seconds=",
     "web_src": "make web",
+    "capacity_reserve": "(hotcold_capacity_ram_reserve)",
+    "capacity_file_bytes": "(hotcold_capacity_file_bytes)",
 }
 
 # id: (override vars, substrings the failure message must contain: the variable and the value,
@@ -178,6 +180,12 @@ BAD = {
     # What a fresh clone has before `make web`: the folder of the page's sources, but no build in it.
     "web_src_not_built": ({"stream_endpoints_web_src": str(ROOT / "web")},
                           ["stream_endpoints_web_src", f'"{ROOT / "web"}"', "has no index.html"], ["web_src"]),
+    "capacity_reserve_text": ({"hotcold_capacity_ram_reserve": {"os": "lots"}},
+                              ["hotcold_capacity_ram_reserve", 'os="lots"'], ["capacity_reserve"]),
+    "capacity_file_bytes_kind": ({"hotcold_capacity_file_bytes": {"frames": 3}},
+                                 ["hotcold_capacity_file_bytes", "frames=3"], ["capacity_file_bytes"]),
+    "capacity_check_maybe": ({"hotcold_capacity_check": "maybe"},
+                             ["hot_storage_capacity_check", "refuse, warn", "maybe"], []),
     "heartbeat_not_below_watchdog": ({"archiver_health": {"heartbeat_max_age_seconds": 30}},
                                      ["heartbeat_max_age_seconds=30", "archiver_watchdog_sec=30"], ["heartbeat"]),
 }
