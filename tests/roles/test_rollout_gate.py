@@ -122,3 +122,11 @@ def test_units_are_parsed_whatever_the_order_of_properties():
     parsed = gate.parse_units("Id=a.service\nNRestarts=2\n\nActiveState=active\nId=b.service\nNRestarts=0\n")
     assert parsed == {"a.service": {"Id": "a.service", "NRestarts": "2"},
                       "b.service": {"ActiveState": "active", "Id": "b.service", "NRestarts": "0"}}
+
+
+def test_a_counter_reset_by_an_archiver_restart_before_the_window_still_counts_files():
+    """The handlers may restart the archiver just before the first sample, which then reads the old heartbeat."""
+    end = {"health": health(**{"cam-a": device(12), "cam-b": device(9)}), "units": units({})}
+    assert verdict(end) == []
+    idle = {"health": health(**{"cam-a": device(0), "cam-b": device(9)}), "units": units({})}
+    assert verdict(idle) == ["cam-a: no file archived to the SD in the 30 s window (archived 40 -> 0)"]
