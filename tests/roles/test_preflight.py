@@ -81,6 +81,7 @@ RULES = {
     "sd_budget_order": "(hotcold_sd_budget_order)=",
     "sd_budget_interval": "(hotcold_sd_budget_min_interval)",
     "checkpoint": "checkpoint_seconds=",
+    "rollout_settle": "(hotcold_rollout_settle_seconds)=",
 }
 
 # id: (override vars, substrings the failure message must contain: the variable and the value,
@@ -171,6 +172,10 @@ BAD = {
     "health_minute": ({"health_minute": "*/0"}, ["health_minute", "*/0"], ["health_minute"]),
     "listen_port": ({"stream_endpoints_listen_port": 70000}, ["stream_endpoints_listen_port", "70000"],
                     ["listen_port"]),
+    "rollout_settle_too_short": ({"hotcold_rollout_settle_seconds": 3}, ["hotcold_rollout_settle_seconds", "=3"],
+                                 ["rollout_settle"]),
+    "rollout_settle_text": ({"hotcold_rollout_settle_seconds": "1m"}, ["hotcold_rollout_settle_seconds", "1m"],
+                            ["rollout_settle"]),
     "heartbeat_not_below_watchdog": ({"archiver_health": {"heartbeat_max_age_seconds": 30}},
                                      ["heartbeat_max_age_seconds=30", "archiver_watchdog_sec=30"], ["heartbeat"]),
 }

@@ -115,7 +115,8 @@ def test_a_device_the_runtime_does_not_know_is_named():
 
 def test_no_health_document_is_a_problem_not_a_crash():
     end = {"health": "Traceback (most recent call last):\n  ...", "units": units({})}
-    assert verdict(end) == ["hotcold health --json printed no JSON document: 'Traceback (most recent call last):\\n  ...'"]
+    assert verdict(end) == [
+        "hotcold health --json printed no JSON document: 'Traceback (most recent call last):\\n  ...'"]
 
 
 def test_units_are_parsed_whatever_the_order_of_properties():

@@ -12,8 +12,6 @@ import os
 import subprocess
 import time
 
-import hosttools
-
 MARKER = "gate"
 BAD_HOST = "fleet-2"
 GATE_TASK = "Stop the rollout unless this host is healthy"
