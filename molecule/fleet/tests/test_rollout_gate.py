@@ -21,7 +21,8 @@ ROLLOUT_PLAY = "Roll out the roles and gate each batch on its health"
 def json_report(stdout):
     """The ansible.posix.json document of a run; profile_tasks' lines may come before it."""
     lines = stdout.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.startswith("{"))
+    start = next((i for i, line in enumerate(lines) if line.startswith("{")), None)
+    assert start is not None, f"no JSON report in ansible-playbook's output:\n{stdout[-3000:]}"
     report, _ = json.JSONDecoder().raw_decode("".join(lines[start:]))
     return report
 
