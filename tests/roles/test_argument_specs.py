@@ -18,8 +18,9 @@ def load(path):
         return yaml.safe_load(f) or {}
 
 
-def test_the_six_roles_exist():
-    assert ROLES == sorted(["archiver", "capture", "cleanup", "health", "hot_storage", "stream_endpoints"])
+def test_the_seven_roles_exist():
+    assert ROLES == sorted(["archiver", "capture", "cleanup", "health", "hot_storage", "rollout_gate",
+                            "stream_endpoints"])
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -84,6 +84,7 @@ RULES = {
     "web_src": "make web",
     "capacity_reserve": "(hotcold_capacity_ram_reserve)",
     "capacity_file_bytes": "(hotcold_capacity_file_bytes)",
+    "rollout_settle": "(hotcold_rollout_settle_seconds)=",
 }
 
 # id: (override vars, substrings the failure message must contain: the variable and the value,
@@ -186,6 +187,10 @@ BAD = {
                                  ["hotcold_capacity_file_bytes", "frames=3"], ["capacity_file_bytes"]),
     "capacity_check_maybe": ({"hotcold_capacity_check": "maybe"},
                              ["hot_storage_capacity_check", "refuse, warn", "maybe"], []),
+    "rollout_settle_too_short": ({"hotcold_rollout_settle_seconds": 3}, ["hotcold_rollout_settle_seconds", "=3"],
+                                 ["rollout_settle"]),
+    "rollout_settle_text": ({"hotcold_rollout_settle_seconds": "1m"}, ["hotcold_rollout_settle_seconds", "1m"],
+                            ["rollout_settle"]),
     "heartbeat_not_below_watchdog": ({"archiver_health": {"heartbeat_max_age_seconds": 30}},
                                      ["heartbeat_max_age_seconds=30", "archiver_watchdog_sec=30"], ["heartbeat"]),
 }
