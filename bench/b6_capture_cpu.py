@@ -63,9 +63,9 @@ def measure(wd, camera, mode, seconds):
     token = mount_tmpfs(hot, "512M")
     try:
         with open(os.path.join(wd, f"{mode}.log"), "wb") as err:
-            p = spawn(["/bin/bash", launcher, "cam1"], f"ffmpeg {mode}", stderr=err,
-                      env=dict(os.environ, **capture.read_env(os.path.join(out, "cam1.env")), HOTCOLD_HOT_DIR=hot,
-                               TZ="UTC"))
+            env = {**os.environ, **capture.read_env(os.path.join(out, "cam1.env")), "HOTCOLD_HOT_DIR": hot,
+                   "TZ": "UTC"}
+            p = spawn(["/bin/bash", launcher, "cam1"], f"ffmpeg {mode}", stderr=err, env=env)
             # The launcher execs FFmpeg: p.pid is FFmpeg's.
             time.sleep(WARMUP_S)
             cpu0, t0 = proc_cpu(p.pid), time.monotonic()

@@ -47,5 +47,5 @@ def read_env(path):
 def launch(launcher, device, env_file, hot, **popen):
     """Start the launcher for ``device`` with its environment file, writing into ``hot`` (a mounted tmpfs),
     in a session of its own. The launcher execs FFmpeg: the returned process's pid is FFmpeg's."""
-    env = dict(os.environ, **read_env(env_file), HOTCOLD_HOT_DIR=hot, TZ="UTC")
+    env = {**os.environ, **read_env(env_file), "HOTCOLD_HOT_DIR": hot, "TZ": "UTC"}
     return subprocess.Popen(["/bin/bash", launcher, device], env=env, start_new_session=True, **popen)
