@@ -113,6 +113,10 @@ def check_jpegs(hot):
     assert (thumb["codec_name"], f"{thumb['width']}x{thumb['height']}") == ("mjpeg", SETTINGS["thumbnail_size"])
 
 
+# Longest slice a frame without any change encodes to (a P slice that skips every block).
+SKIP_SLICE_BYTES = 32
+
+
 def test_rtsp_copy_stores_the_cameras_h264_as_sent(tmp_path, tmpfs, camera):
     source = probe(camera.url)
     hot, sent, env = run_capture(tmp_path, tmpfs, camera, video=None)
@@ -136,6 +140,8 @@ def test_rtsp_x264_reencodes(tmp_path, tmpfs, camera):
     assert env["HOTCOLD_VIDEO"] == "x264"
     segments = finished_segments(hot)
     assert len(segments) >= SECONDS // 2, segments
-    shared = set().union(*(segment_slices(s) for s in segments)) & sent
+    # A frame that changes nothing encodes to a few-byte "skip every block" slice, which two encoders can write
+    # alike (seen: a 7-byte P slice): only slices that carry picture data tell a copy from a new encode.
+    shared = {s for s in set().union(*(segment_slices(seg) for seg in segments)) & sent if len(s) > SKIP_SLICE_BYTES}
     assert not shared, f"{len(shared)} slices of the x264 segments are the camera's"
     check_jpegs(hot)
