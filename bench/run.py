@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""hotcold benchmarks (issue 6): SD writes, archiver cost and scale, latest capture, cleanup, rollout.
+"""hotcold benchmarks (issue 6): SD writes, archiver cost and scale, latest capture, cleanup, rollout, capture CPU.
 
     sudo /usr/bin/python3 bench/run.py [--quick] [--only NAME[,NAME...]] [--out bench/RESULTS.md]
 
-NAMEs: sd_writes, archiver, latest, cleanup, rollout. Needs root (loop devices, mounts, podman).
+NAMEs: sd_writes, archiver, latest, cleanup, rollout, capture_cpu. Needs root (loop devices, mounts, podman).
 Writes one table per benchmark to RESULTS.md and prints PASS/MISS lines. Every loop device, mount,
 process and container the bench creates is removed at the end, also on failure and Ctrl-C.
 ``--only`` runs a subset and keeps the other sections of an existing RESULTS.md.
@@ -22,9 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import RES, Section, install_signal_handlers, log, machine  # noqa: E402
 
-ORDER = ["sd_writes", "archiver", "latest", "cleanup", "rollout"]
+ORDER = ["sd_writes", "archiver", "latest", "cleanup", "rollout", "capture_cpu"]
 MODULES = {"sd_writes": "b1_sd_writes", "archiver": "b2_archiver", "latest": "b3_latest",
-           "cleanup": "b4_cleanup", "rollout": "b5_rollout"}
+           "cleanup": "b4_cleanup", "rollout": "b5_rollout", "capture_cpu": "b6_capture_cpu"}
 BEGIN = "<!-- bench:{} begin -->"
 END = "<!-- bench:{} end -->"
 

@@ -14,6 +14,9 @@
 #   requirements-dev.txt, loads libfuse2; fuse3 ships the fusermount that unmounts it).
 # - qemu-system-x86: the VM power-cut tests (tests/powercut/vm) run the archiver in a qemu guest
 #   (TCG; the guest itself is built with debootstrap).
+# - python3-gi + gir1.2-gst-rtsp-server-1.0 + gstreamer1.0-plugins-{base,good,ugly}: a local RTSP camera
+#   (GStreamer's RTSP server serving an x264enc test pattern) for the capture test and bench/b6_capture_cpu.py;
+#   FFmpeg 5.1 cannot serve RTSP itself.
 # - chromium: the browser test of the host page (Node and npm come with the machine image; the
 #   page's hls.js and the test's playwright-core come from the npm registry, pinned by lock files).
 set -euo pipefail
@@ -23,6 +26,8 @@ packages=(
   python3 python3-venv python3-systemd python3-yaml python3-jsonschema python3-pyinotify
   ffmpeg make git ca-certificates chromium shellcheck fdisk prometheus
   libfuse2 fuse3 qemu-system-x86
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-ugly
 )
 # Extra packages a caller asks for on the command line.
 if [[ $# -gt 0 ]]; then
