@@ -17,7 +17,7 @@ export HOTCOLD_NPROC := 32768
 # Reliability cases (issue 7) record what they tried and lost here; the report is rendered from it.
 export HOTCOLD_RELIABILITY_DIR := $(CURDIR)/artifacts/reliability
 
-.PHONY: help setup image web demo demo-clean lint unit monitoring browser molecule test reliability-reset soak \
+.PHONY: help setup image image-arm64 web demo demo-clean lint unit monitoring browser molecule test reliability-reset soak \
 	soak-pytest soak-molecule bench bench-quick clean
 
 help:
@@ -39,6 +39,10 @@ $(VENV)/.installed: requirements-dev.txt
 
 image: setup
 	@images/build-test-image.sh >/dev/null
+
+# The same image for arm64 (molecule/arm64), run under qemu-user: about 8 minutes the first time, then cached.
+image-arm64: setup
+	@images/build-test-image.sh --arch arm64 >/dev/null
 
 # The host page (web/dist, with hls.js from the npm registry): the stream_endpoints role ships it.
 web: setup
@@ -78,7 +82,7 @@ monitoring: setup
 browser: web
 	tests/browser/check-fake.sh artifacts/browser-fake
 
-molecule: image web
+molecule: image image-arm64 web
 	molecule test --all
 
 # The reliability report of this run (bounded figures) goes to artifacts/; `make soak` writes docs/.
@@ -96,7 +100,7 @@ soak: reliability-reset soak-pytest soak-molecule
 soak-pytest: setup
 	HOTCOLD_SOAK=1 pytest -m reliability
 
-soak-molecule: image web
+soak-molecule: image image-arm64 web
 	HOTCOLD_SOAK=1 molecule test -s default
 	HOTCOLD_SOAK=1 molecule test -s faults
 
