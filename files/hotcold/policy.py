@@ -72,6 +72,10 @@ def held(kind, limits, margin):
 
 def overdue(mtimes, keep, now, grace):
     """Given a kind's mtimes in RAM (newest first), how many of them stay (``held``), the time and a
-    grace in seconds, return how many files beyond the kept ones are older than the grace: files the
-    archiver should already have moved."""
-    return sum(1 for t in mtimes[keep:] if now - t > grace)
+    grace in seconds, return how many files beyond the kept ones have been due for longer than the
+    grace: files the archiver should already have moved. A file is due from the moment the keep-th
+    newer file arrived (``mtimes[i - keep]``), not from its own mtime: the oldest kept file is always
+    older than the grace, so the one a new file pushes out is "old" the instant it becomes due."""
+    if keep <= 0:
+        return sum(1 for t in mtimes if now - t > grace)
+    return sum(1 for i in range(keep, len(mtimes)) if now - mtimes[i - keep] > grace)

@@ -106,12 +106,25 @@ def test_held_is_what_due_keeps_in_a_steady_stream(margin):
     assert held("segments", LIMITS, margin) == LIMITS["segments"] + margin
 
 
-def test_overdue_counts_files_beyond_the_kept_ones_older_than_the_grace():
+def test_overdue_counts_files_due_for_longer_than_the_grace():
+    """A file is due from the moment the keep-th newer file arrived, not from its own mtime."""
     now = 100.0
     mtimes = [99.5, 99.0, 98.0, 97.5, 96.0, 90.0]  # newest first
-    assert overdue(mtimes, 2, now, grace=3.0) == 2  # 96 and 90; 98 and 97.5 are inside the window
+    # 98 was pushed out by 99.5 (0.5 s ago) ... 90 by 97.5 (2.5 s ago): all inside a 3 s window
+    assert overdue(mtimes, 2, now, grace=3.0) == 0
+    assert overdue(mtimes, 2, now + 2.0, grace=3.0) == 2  # 96 and 90, due since 98.0 and 97.5: over 3 s
     assert overdue(mtimes, 6, now, grace=0.0) == 0
     assert overdue(mtimes, 0, now, grace=0.0) == 6
+
+
+def test_a_file_just_pushed_out_is_not_overdue_however_old_it_is():
+    """The 1 s segment a new one pushes beyond a hold of 8 is 8 s old but due for 0.1 s: not late. Counting
+    by the file's own age called it late (molecule fleet, 2026-12-03: "segments WARN: 9/8 in RAM (112%), 1 older
+    than 3s not archived" on a host whose hold is 8, where one late file is already over the 10 % tolerance)."""
+    now = 100.0
+    mtimes = [now - 0.1 - i for i in range(9)]  # 9 segments, 1 s apart, the newest 0.1 s old
+    assert overdue(mtimes, 8, now, grace=3.0) == 0
+    assert overdue(mtimes, 8, now + 3.0, grace=3.0) == 1  # still there 3.1 s after it became due: late
 
 
 def test_the_archiver_and_health_use_the_policy():
