@@ -102,6 +102,16 @@ def test_a_capture_unit_that_gave_up_is_not_healthy():
     assert verdict(end) == ["cam-a: hotcold-capture@cam-a.service is failed/failed, not active"]
 
 
+def test_a_capture_caught_between_two_restarts_says_its_state_and_its_restarts():
+    """A crash loop sampled while systemd waits to restart it (molecule fleet, 2026-12-03: `activating/auto-restart`):
+    the message must still say it restarted during the window, not only that it is not active."""
+    end = {"health": health(**{"cam-a": device(95), "cam-b": device(90)}),
+           "units": units({"cam-b": 9}, states={"cam-b": ("activating", "auto-restart")})}
+    assert verdict(end, start={**START, "units": units({"cam-b": 2})}) == [
+        "cam-b: hotcold-capture@cam-b.service is activating/auto-restart, not active, and restarted 7 time(s) in the "
+        "30 s window (NRestarts 2 -> 9; journalctl -u hotcold-capture@cam-b.service says why)"]
+
+
 def test_a_restarted_archiver_is_named():
     end = {"health": health(**{"cam-a": device(95), "cam-b": device(90)}), "units": units({}, archiver_restarts=1)}
     assert verdict(end) == ["archiver: hotcold-archiver.service restarted 1 time(s) in the 30 s window "

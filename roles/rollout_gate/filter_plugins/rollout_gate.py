@@ -45,15 +45,15 @@ def restarts(unit):
 
 def unit_problems(name, before, after, seconds):
     """Given a unit's name and its start and end blocks, return why it is not healthy: not active at the
-    end, or restarted during the window (a crash loop that systemd still calls started)."""
+    end, restarted during the window (a crash loop that systemd still calls started), or both (a crash loop
+    sampled while systemd waits to restart it: activating/auto-restart)."""
+    first, last = restarts(before or {}), restarts(after or {})
+    restarted = (f"restarted {last - first} time(s) in the {seconds:g} s window (NRestarts {first} -> {last}; "
+                 f"journalctl -u {name} says why)") if first is not None and last is not None and last > first else ""
     if not after or after.get("ActiveState") != "active":
         state = f"{after.get('ActiveState')}/{after.get('SubState')}" if after else "unknown"
-        return [f"{name} is {state}, not active"]
-    first, last = restarts(before or {}), restarts(after)
-    if first is not None and last is not None and last > first:
-        return [f"{name} restarted {last - first} time(s) in the {seconds:g} s window (NRestarts {first} -> {last}; "
-                f"journalctl -u {name} says why)"]
-    return []
+        return [f"{name} is {state}, not active" + (f", and {restarted}" if restarted else "")]
+    return [f"{name} {restarted}"] if restarted else []
 
 
 def check_problems(checks, accept_warn):
