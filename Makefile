@@ -69,8 +69,11 @@ lint: setup
 	ansible-lint --offline
 	ansible-playbook site.yml --syntax-check
 
+# Two workers (pytest-xdist): the suite mostly waits (sleeps, I/O, subprocesses, qemu), serial it keeps about
+# 63 % of one core busy. loadgroup hands out one test at a time, except the tests of an xdist_group marker,
+# which go to one worker together, the groups first (tests/roles/test_preflight.py, tests/powercut/vm).
 unit: setup
-	pytest
+	pytest -n 2 --dist loadgroup
 
 # Prometheus alert rules (syntax, and their unit tests on synthetic series) and the Grafana dashboard, checked
 # against the metrics a real `hotcold health` run exports (tests/monitoring).

@@ -24,6 +24,10 @@ PREFLIGHT_PLAY = "Preflight, validate the variables of every role before any cha
 BIN = pathlib.Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 ANSIBLE_PLAYBOOK = str(BIN / "ansible-playbook") if (BIN / "ansible-playbook").exists() else "ansible-playbook"
 
+# Under pytest-xdist (`make unit`: -n 2 --dist loadgroup) the module-scoped bad_runs would run once on each worker
+# that gets one of its tests: ~70 site.yml runs, about 2 minutes. The group keeps the module on one worker.
+pytestmark = pytest.mark.xdist_group("preflight")
+
 
 def dev(name, **kw):
     return {"name": name, "input": "testsrc", **kw}

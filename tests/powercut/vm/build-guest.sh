@@ -45,6 +45,13 @@ if [[ "${1:-}" == "--name" ]]; then
   exit 0
 fi
 
+# One build at a time: two callers at once (the VM tests on two pytest-xdist workers) would both debootstrap,
+# and each one's clean-up below would delete the other's build directory. The second waits, then finds the
+# guest cached. The lock is released when this script exits.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
+
 if [[ -f "$out/root.img" && -f "$out/vmlinuz" && -f "$out/initrd.img" ]]; then
   echo "$out"
   exit 0
@@ -53,7 +60,6 @@ fi
 # The mirror: the first deb URI of this machine's apt sources.
 mirror=$("$(dirname "$0")/../../../scripts/debian-mirror.sh")
 
-mkdir -p "$cache"
 work=$(mktemp -d "$cache/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"

@@ -23,6 +23,12 @@ import vmharness as vh
 from hchelpers import require_root, require_tool
 from record import record, scaled
 
+# Under pytest-xdist (`make unit`: -n 2 --dist loadgroup) both tests run on one worker: each boots its own qemu
+# TCG guest (one core busy) and, on a fresh machine, both would build the cached guest at once (build-guest.sh
+# takes a lock for that anyway). A group of several tests is handed out first, so these ~6 minutes start at
+# once instead of landing at the end of the run.
+pytestmark = pytest.mark.xdist_group("vm")
+
 
 def percentile(values, p):
     """The p-th percentile (nearest rank) of a non-empty list."""
