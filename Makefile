@@ -91,7 +91,7 @@ MOLECULE_SCENARIOS := default faults fleet
 molecule: image web
 	for scenario in $(MOLECULE_SCENARIOS); do molecule test -s "$$scenario"; done
 
-# One arm64 host under qemu-user (molecule/arm64): check, converge, idempotence, files archived (2,694 s here). Not part of `make test`.
+# One arm64 host under qemu-user (molecule/arm64): check, converge, idempotence, files archived. Not part of `make test`.
 test-arm64: image-arm64 web
 	molecule test -s arm64
 
