@@ -17,8 +17,8 @@ export HOTCOLD_NPROC := 32768
 # Reliability cases (issue 7) record what they tried and lost here; the report is rendered from it.
 export HOTCOLD_RELIABILITY_DIR := $(CURDIR)/artifacts/reliability
 
-.PHONY: help setup image image-arm64 web demo demo-clean lint unit monitoring browser molecule test test-arm64 \
-	reliability-reset soak soak-pytest soak-molecule bench bench-quick clean
+.PHONY: help setup image image-arm64 web demo demo-clean lint unit monitoring browser molecule molecule-fleet molecule-single-hosts test \
+	test-arm64 reliability-reset soak soak-pytest soak-molecule bench bench-quick clean
 
 help:
 	@echo "make demo    provision a local container capture host and show files flowing RAM -> SD"
@@ -87,9 +87,18 @@ browser: web
 	tests/browser/check-fake.sh artifacts/browser-fake
 
 # Every scenario but arm64: its emulated host makes each site.yml run take minutes (`make test-arm64`, below).
-MOLECULE_SCENARIOS := default faults fleet
+# Two lanes side by side: fleet, and default then faults (their containers, names and inventories are apart).
+# Most of a scenario's time is waiting (hosts' captures, the archiver's turns, the rollout gate's windows), so
+# the two lanes share 2 cores well. --output-sync prints each lane's output whole when it ends.
 molecule: image web
-	for scenario in $(MOLECULE_SCENARIOS); do molecule test -s "$$scenario"; done
+	$(MAKE) --no-print-directory -j2 --output-sync=target molecule-fleet molecule-single-hosts
+
+molecule-fleet:
+	molecule test -s fleet
+
+molecule-single-hosts:
+	molecule test -s default
+	molecule test -s faults
 
 # One arm64 host under qemu-user (molecule/arm64): check, converge, idempotence, files archived. Not part of `make test`.
 test-arm64: image-arm64 web

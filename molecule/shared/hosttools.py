@@ -9,6 +9,9 @@ import json
 import os
 import pathlib
 import shlex
+import subprocess
+import tempfile
+import time
 
 import pytest
 import testinfra
@@ -87,3 +90,32 @@ def json_report(stdout):
     assert start is not None, f"no JSON report on stdout:\n{stdout[-3000:]}"
     report, _ = json.JSONDecoder().raw_decode("".join(lines[start:]))
     return report
+
+
+def site(*args, extra_vars=None, timeout=1200):
+    """Run the project's site.yml against the scenario's inventory, as an operator reruns it after editing vars.
+
+    extra_vars (a dict) stand in for the edited inventory file; args go to ansible-playbook as they are (--limit,
+    --tags). Output goes through the ansible.posix.json callback. Returns (process, report, seconds).
+    """
+    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    command = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], f"{project}/site.yml", *args]
+    env = {**os.environ, "ANSIBLE_CONFIG": f"{project}/ansible.cfg", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as vars_file:
+        if extra_vars is not None:
+            json.dump(extra_vars, vars_file)
+            vars_file.flush()
+            command += ["-e", f"@{vars_file.name}"]
+        started = time.monotonic()
+        run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    seconds = time.monotonic() - started
+    printed_report = any(line.startswith("{") for line in run.stdout.splitlines())
+    assert printed_report, f"site.yml stopped before its first play (rc {run.returncode}):\n{run.stderr[-3000:]}"
+    return run, json_report(run.stdout), seconds
+
+
+def failed_tasks(report):
+    """[(task name, host, msg)] of every failed task in an ansible.posix.json report: what stopped a run."""
+    return [(task["task"]["name"], host, result.get("msg", ""))
+            for play in report["plays"] for task in play["tasks"]
+            for host, result in task["hosts"].items() if result.get("failed")]

@@ -4,13 +4,11 @@ the numbers; hotcold_capacity_check=warn prints them and goes on. The figures co
 (/proc/meminfo, stat -f), so the cases hold on any machine. Only the preflight runs (--tags preflight, one host)."""
 
 import concurrent.futures
-import json
 import math
-import os
 import re
-import subprocess
 import time
 
+import hosttools
 import pytest
 
 HOST = "fleet-1"
@@ -36,18 +34,9 @@ def hot_size(host, path):
     return fs_size(host, path)
 
 
-def run_preflight(extra, tmp_path, name):
+def run_preflight(extra):
     """Run site.yml's preflight on HOST with extra vars; return (rc, every result's message, changed count, stderr)."""
-    vars_file = tmp_path / f"{name}.json"
-    vars_file.write_text(json.dumps(extra))
-    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
-    env = {**os.environ, "ANSIBLE_CONFIG": f"{project}/ansible.cfg", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
-    run = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], f"{project}/site.yml",
-         "--tags", "preflight", "--limit", HOST, "-e", f"@{vars_file}"],
-        capture_output=True, text=True, env=env, timeout=600,
-    )
-    report = json.loads(run.stdout[run.stdout.find("{"):])
+    run, report, _ = hosttools.site("--tags", "preflight", "--limit", HOST, extra_vars=extra, timeout=600)
     results = [r for play in report["plays"] for task in play["tasks"] for r in task["hosts"].values()]
     messages = [str(m) for r in results for m in [r.get("msg")] + [i.get("msg") for i in r.get("results", [])] if m]
     changed = report["stats"][HOST]["changed"]
@@ -55,10 +44,9 @@ def run_preflight(extra, tmp_path, name):
 
 
 @pytest.fixture(scope="module")
-def runs(fleet, tmp_path_factory):
+def runs(fleet):
     """The three cases, run side by side (each is one short ansible-playbook run)."""
     host, hostvars = fleet[HOST]
-    tmp_path = tmp_path_factory.mktemp("capacity")
     ram = mem_total(host)
     sd = fs_size(host, hostvars["hotcold_base_path"])
     # (a) one tmpfs 1 GiB larger than the host's RAM; (b) 24 h of segments at a bitrate that needs twice the SD.
@@ -74,7 +62,7 @@ def runs(fleet, tmp_path_factory):
     }
     start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
-        futures = {name: pool.submit(run_preflight, extra, tmp_path, name) for name, extra in cases.items()}
+        futures = {name: pool.submit(run_preflight, extra) for name, extra in cases.items()}
         done = {name: future.result() for name, future in futures.items()}
     seconds = time.monotonic() - start
     return done, {"ram": ram, "sd": sd, "tmpfs": too_large_tmpfs, "bitrate": bitrate, "seconds": seconds}

@@ -1,9 +1,6 @@
 """Device counts, limits and sizes come from inventory vars alone; removing a device removes exactly it."""
 
-import json
-import os
-import subprocess
-
+import hosttools
 import yaml
 
 SIZES = {"M": 1024**2, "G": 1024**3, "K": 1024}
@@ -43,7 +40,7 @@ def test_limits_sizes_and_retention_follow_host_vars(fleet):
             assert int(blocks) * int(block_size) == expected, (name, hot)
 
 
-def test_removing_a_device_removes_exactly_its_unit_and_mount(fleet, tmp_path):
+def test_removing_a_device_removes_exactly_its_unit_and_mount(fleet):
     host, hostvars = fleet["fleet-3"]
     base = hostvars["hotcold_base_path"]
     removed = hostvars["hotcold_devices"][-1]["name"]
@@ -52,15 +49,8 @@ def test_removing_a_device_removes_exactly_its_unit_and_mount(fleet, tmp_path):
     archived_before = host.check_output(f"find {base}/{removed}/captures -type f -name 'capture_*' | wc -l")
 
     # Extra vars stand in for the edited host_vars file: the same inventory, one device fewer on fleet-3.
-    extra = tmp_path / "fewer-devices.json"
-    extra.write_text(json.dumps({"hotcold_devices": kept}))
-    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
-    run = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], f"{project}/site.yml",
-         "--limit", "fleet-3", "-e", f"@{extra}"],
-        capture_output=True, text=True, env={**os.environ, "ANSIBLE_CONFIG": f"{project}/ansible.cfg"},
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    run, report, _ = hosttools.site("--limit", "fleet-3", extra_vars={"hotcold_devices": kept})
+    assert run.returncode == 0, f"{hosttools.failed_tasks(report)}\n{run.stderr[-2000:]}"
 
     assert mounted_hot_dirs(host, base) == sorted(f"{base}/{d['name']}/hot" for d in kept)
     assert capture_units(host) == sorted(f"hotcold-capture@{d['name']}.service" for d in kept)

@@ -8,11 +8,7 @@ its healthy marker device until the scenario destroys it: one site.yml run less)
 Runs after test_fleet.py (file order): fleet-3's devices are whatever is on it then.
 """
 
-import json
-import os
 import re
-import subprocess
-import time
 
 import hosttools
 
@@ -23,35 +19,14 @@ GATE_TASK = "rollout_gate : Stop the rollout unless this host is healthy"
 ROLLOUT_PLAY = "Roll out the roles and gate each batch on its health"
 
 
-def site(*args, extra=None, tmp_path=None):
-    """Run site.yml against the scenario's inventory with the JSON callback; return (process, report, seconds)."""
-    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], f"{project}/site.yml", *args]
-    if extra is not None:
-        path = tmp_path / "rollout.json"
-        path.write_text(json.dumps(extra))
-        cmd += ["-e", f"@{path}"]
-    env = {**os.environ, "ANSIBLE_CONFIG": f"{project}/ansible.cfg", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
-    started = time.monotonic()
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
-    return run, hosttools.json_report(run.stdout), time.monotonic() - started
-
-
 def hosts_in_play(report, play_name):
     return {host for play in report["plays"] if play["play"]["name"] == play_name
             for task in play["tasks"] for host in task["hosts"]}
 
 
-def failures(report):
-    """[(task name, host, msg)] of every failed task result, to say what failed when it was not the gate."""
-    return [(task["task"]["name"], host, result.get("msg", ""))
-            for play in report["plays"] for task in play["tasks"]
-            for host, result in task["hosts"].items() if result.get("failed")]
-
-
 def gate_messages(report):
     """{host: msg} of the gate's failures."""
-    return {host: msg for task, host, msg in failures(report) if task == GATE_TASK}
+    return {host: msg for task, host, msg in hosttools.failed_tasks(report) if task == GATE_TASK}
 
 
 def capture_unit_state(host, device):
@@ -63,7 +38,7 @@ def devices_on(host, hostvars):
     return [d for d in hostvars["hotcold_devices"] if capture_unit_state(host, d["name"]) == "active"]
 
 
-def test_a_broken_batch_stops_the_serial_rollout(fleet, tmp_path):
+def test_a_broken_batch_stops_the_serial_rollout(fleet):
     base = fleet["fleet-1"][1]["hotcold_base_path"]
     devices = {name: devices_on(host, hostvars) for name, (host, hostvars) in fleet.items()}
     good = {"name": MARKER, "input": "testsrc"}
@@ -72,14 +47,14 @@ def test_a_broken_batch_stops_the_serial_rollout(fleet, tmp_path):
     fstab3 = fleet["fleet-3"][0].file("/etc/fstab").content_string
     config3 = fleet["fleet-3"][0].file("/etc/hotcold/hotcold.yml").content_string
 
-    run, report, seconds = site(extra={"rollout_test_devices": changed, "hotcold_serial": 1,
-                                       "hotcold_devices": "{{ rollout_test_devices[inventory_hostname] }}"},
-                                tmp_path=tmp_path)
+    run, report, seconds = hosttools.site(extra_vars={
+        "rollout_test_devices": changed, "hotcold_serial": 1,
+        "hotcold_devices": "{{ rollout_test_devices[inventory_hostname] }}"})
     print(f"rollout with a broken second batch: rc {run.returncode} after {seconds:.0f} s")
 
     assert run.returncode != 0, "the rollout succeeded although fleet-2's capture cannot open its source"
     messages = gate_messages(report)
-    assert list(messages) == [BAD_HOST], f"gate failures: {messages}; every failure: {failures(report)}"
+    assert list(messages) == [BAD_HOST], f"gate failures: {messages}; every failure: {hosttools.failed_tasks(report)}"
     message = messages[BAD_HOST]
     print(f"gate: {message}")
     print(f"recap: {report['stats']}")
@@ -103,9 +78,9 @@ def test_a_broken_batch_stops_the_serial_rollout(fleet, tmp_path):
 
 def test_the_fixed_inventory_passes_the_gate_again(fleet):
     """Back to the scenario's inventory on the broken host: the marker device goes, the gate passes."""
-    run, report, seconds = site("--limit", BAD_HOST)
+    run, report, seconds = hosttools.site("--limit", BAD_HOST)
     print(f"restore of {BAD_HOST}: rc {run.returncode} after {seconds:.0f} s")
-    assert run.returncode == 0, f"{failures(report)}\n{run.stderr[-2000:]}"
+    assert run.returncode == 0, f"{hosttools.failed_tasks(report)}\n{run.stderr[-2000:]}"
     host, hostvars = fleet[BAD_HOST]
     assert capture_unit_state(host, MARKER) == "inactive"
     for device in hostvars["hotcold_devices"]:
