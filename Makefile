@@ -17,8 +17,9 @@ export HOTCOLD_NPROC := 32768
 # Reliability cases (issue 7) record what they tried and lost here; the report is rendered from it.
 export HOTCOLD_RELIABILITY_DIR := $(CURDIR)/artifacts/reliability
 
-.PHONY: help setup image image-arm64 web demo demo-clean lint unit monitoring browser molecule molecule-fleet molecule-single-hosts test \
-	test-arm64 reliability-reset soak soak-pytest soak-molecule bench bench-quick clean
+.PHONY: help setup image image-arm64 web demo demo-clean lint unit monitoring browser \
+	molecule molecule-fleet molecule-single-hosts test test-arm64 \
+	reliability-reset soak soak-pytest soak-molecule bench bench-quick clean
 
 help:
 	@echo "make demo    provision a local container capture host and show files flowing RAM -> SD"
