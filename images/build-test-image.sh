@@ -37,6 +37,11 @@ if [[ "${1:-}" == "--name" ]]; then
   exit 0
 fi
 
+# A cached arm64 image still needs this machine's binfmt_misc registration to run (it is gone after a reboot).
+if [[ "$arch" != amd64 ]]; then
+  "$here/../scripts/enable-arm64-emulation.sh"
+fi
+
 if podman image exists "$image"; then
   podman tag "$image" "$repo:latest"
   echo "$image"
@@ -59,7 +64,6 @@ if [[ "$arch" == amd64 ]]; then
   debootstrap --variant=minbase --include="$include" bookworm "$work/rootfs" "$mirror" \
     >"$work/debootstrap.log" 2>&1 || debootstrap_failed
 else
-  "$here/../scripts/enable-arm64-emulation.sh"
   echo "build-test-image: debootstrap bookworm $arch from $mirror (second stage emulated, about 7 minutes)" >&2
   debootstrap --arch "$arch" --foreign --variant=minbase --include="$include" bookworm "$work/rootfs" "$mirror" \
     >"$work/debootstrap.log" 2>&1 || debootstrap_failed

@@ -2,9 +2,9 @@
 
 Every host is handed the same change, a new device `gate`; on fleet-2 its source is an RTSP address nothing
 listens on, so its FFmpeg exits and systemd restarts it in a loop (the unit still reads "started"). The
-rollout must stop after fleet-2's batch, naming the host and the device, with fleet-1 changed and fleet-3
-untouched. Then fleet-2 is converged back to the scenario's inventory (the gate passes again; fleet-1 keeps
-its healthy marker device until the scenario destroys it: one site.yml run less).
+rollout must stop after fleet-2's batch, naming the host and the device, with fleet-1 changed and the hosts
+after it (fleet-3, fleet-arm) untouched. Then fleet-2 is converged back to the scenario's inventory (the gate
+passes again; fleet-1 keeps its healthy marker device until the scenario destroys it: one site.yml run less).
 Runs after test_fleet.py (file order): fleet-3's devices are whatever is on it then.
 """
 
@@ -33,6 +33,11 @@ def capture_unit_state(host, device):
     return host.run(f"systemctl show -p ActiveState --value hotcold-capture@{device}.service").stdout.strip()
 
 
+def host_files(host):
+    """The files the rollout would change first on a host: its fstab and hotcold's configuration."""
+    return {path: host.file(path).content_string for path in ("/etc/fstab", "/etc/hotcold/hotcold.yml")}
+
+
 def devices_on(host, hostvars):
     """The scenario's devices of a host that it runs now (an earlier test may have removed one)."""
     return [d for d in hostvars["hotcold_devices"] if capture_unit_state(host, d["name"]) == "active"]
@@ -44,8 +49,10 @@ def test_a_broken_batch_stops_the_serial_rollout(fleet):
     good = {"name": MARKER, "input": "testsrc"}
     bad = {"name": MARKER, "input": "rtsp", "source": "rtsp://127.0.0.1:9/nothing-listens"}
     changed = {name: devs + [bad if name == BAD_HOST else good] for name, devs in devices.items()}
-    fstab3 = fleet["fleet-3"][0].file("/etc/fstab").content_string
-    config3 = fleet["fleet-3"][0].file("/etc/hotcold/hotcold.yml").content_string
+    # The inventory's order is the batches' order: every host after the broken one must stay as it is.
+    later = list(fleet)[list(fleet).index(BAD_HOST) + 1:]
+    assert later, "the scenario has no host after the broken batch"
+    before = {name: host_files(fleet[name][0]) for name in later}
 
     run, report, seconds = hosttools.site(extra_vars={
         "rollout_test_devices": changed, "hotcold_serial": 1,
@@ -66,14 +73,14 @@ def test_a_broken_batch_stops_the_serial_rollout(fleet):
     for device in devices[BAD_HOST]:
         assert f"{device['name']}:" not in message, message
 
-    # The batches ran in order and stopped after fleet-2's: fleet-3 got no task of the rollout play.
+    # The batches ran in order and stopped after fleet-2's: the later hosts got no task of the rollout play.
     assert hosts_in_play(report, ROLLOUT_PLAY) == {"fleet-1", "fleet-2"}
     assert capture_unit_state(fleet["fleet-1"][0], MARKER) == "active"
-    host3 = fleet["fleet-3"][0]
-    assert capture_unit_state(host3, MARKER) == "inactive"
-    assert not host3.file(f"{base}/{MARKER}").exists
-    assert host3.file("/etc/fstab").content_string == fstab3
-    assert host3.file("/etc/hotcold/hotcold.yml").content_string == config3
+    for name in later:
+        host = fleet[name][0]
+        assert capture_unit_state(host, MARKER) == "inactive", name
+        assert not host.file(f"{base}/{MARKER}").exists, name
+        assert host_files(host) == before[name], name
 
 
 def test_the_fixed_inventory_passes_the_gate_again(fleet):

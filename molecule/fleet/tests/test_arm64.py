@@ -1,0 +1,1 @@
+../../arm64/tests/test_arm64.py
