@@ -102,8 +102,8 @@ molecule-single-hosts:
 	molecule test -s default
 	molecule test -s faults
 
-# One arm64 host under qemu-user (molecule/arm64): check, converge, idempotence, files archived. Not part of `make test`
-# (the fleet scenario's fleet-arm is: check, converge, files archived).
+# One arm64 host under qemu-user (molecule/arm64): check, converge, idempotence, check after converge, files
+# archived. Not part of `make test` (the fleet scenario's fleet-arm is: check, converge, files archived).
 test-arm64: image-arm64 web
 	molecule test -s arm64
 

@@ -115,7 +115,15 @@ def site(*args, extra_vars=None, timeout=1200):
 
 
 def failed_tasks(report):
-    """[(task name, host, msg)] of every failed task in an ansible.posix.json report: what stopped a run."""
+    """[(task name, host, msg)] of every failed or unreachable task in an ansible.posix.json report: what stopped
+    a run."""
     return [(task["task"]["name"], host, result.get("msg", ""))
             for play in report["plays"] for task in play["tasks"]
-            for host, result in task["hosts"].items() if result.get("failed")]
+            for host, result in task["hosts"].items() if result.get("failed") or result.get("unreachable")]
+
+
+def changed_tasks(report):
+    """[(task name, host)] of every task result in an ansible.posix.json report that reports a change."""
+    return [(task["task"]["name"], host)
+            for play in report["plays"] for task in play["tasks"]
+            for host, result in task["hosts"].items() if result.get("changed")]

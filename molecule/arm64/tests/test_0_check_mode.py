@@ -1,0 +1,1 @@
+../../default/tests/test_0_check_mode.py
